@@ -1,0 +1,51 @@
+"""The one place AWS clients are made: endpoint URL (real AWS or the emulator), region, retries.
+
+Code that talks to AWS takes an ``Aws`` (or a boto3 client) as an argument, so the same code
+runs against AWS, the embedded moto server and moto's in-process mock.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from autotraining.settings import Settings
+
+_RETRY_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+
+
+class Aws:
+    """A cache of boto3 clients for one settings object (thread-safe creation)."""
+
+    def __init__(self, settings: Settings, session: boto3.session.Session | None = None) -> None:
+        self.settings = settings
+        self._session = session or boto3.session.Session(region_name=settings.region)
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                kwargs: dict[str, Any] = {"config": _RETRY_CONFIG, "region_name": self.settings.region}
+                if self.settings.endpoint_url:
+                    kwargs["endpoint_url"] = self.settings.endpoint_url
+                self._clients[service] = self._session.client(service, **kwargs)
+            return self._clients[service]
+
+    @property
+    def s3(self) -> Any:
+        return self.client("s3")
+
+    @property
+    def dynamodb(self) -> Any:
+        return self.client("dynamodb")
+
+    @property
+    def sqs(self) -> Any:
+        return self.client("sqs")
+
+    @property
+    def ec2(self) -> Any:
+        return self.client("ec2")

@@ -1,0 +1,110 @@
+"""One settings object for every side of the system, built from environment variables.
+
+Lambda functions get these variables from the CloudFormation template, the instance from
+the systemd unit's environment file, and the embedded run sets them for its own process and
+for the worker it starts. An explicit argument beats the environment: ``Settings(**overrides)``
+or ``Settings.from_env(overrides)``. Every variable name lives here and nowhere else.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+# Environment variable names (the only place they are spelled out).
+ENV_PREFIX = "AUTOTRAINING_"
+ENV = {
+    "records_table": "AUTOTRAINING_RECORDS_TABLE",
+    "models_table": "AUTOTRAINING_MODELS_TABLE",
+    "bucket": "AUTOTRAINING_BUCKET",
+    "queue_url": "AUTOTRAINING_QUEUE_URL",
+    "dlq_url": "AUTOTRAINING_DLQ_URL",
+    "instance_id": "AUTOTRAINING_INSTANCE_ID",
+    "starter_function": "AUTOTRAINING_STARTER_FUNCTION",
+    "upload_url": "AUTOTRAINING_UPLOAD_URL",
+    "schema_file": "AUTOTRAINING_SCHEMA_FILE",
+    "start_threshold": "AUTOTRAINING_START_THRESHOLD",
+    "max_records_per_request": "AUTOTRAINING_MAX_RECORDS_PER_REQUEST",
+    "reservoir_size": "AUTOTRAINING_RESERVOIR_SIZE",
+    "gate_tolerance": "AUTOTRAINING_GATE_TOLERANCE",
+    "idle_grace": "AUTOTRAINING_IDLE_GRACE",
+    "model_cache_seconds": "AUTOTRAINING_MODEL_CACHE_SECONDS",
+    "presign_seconds": "AUTOTRAINING_PRESIGN_SECONDS",
+    "generator_batch": "AUTOTRAINING_GENERATOR_BATCH",
+    "log_format": "AUTOTRAINING_LOG_FORMAT",
+    "endpoint_url": "AWS_ENDPOINT_URL",
+    "region": "AWS_DEFAULT_REGION",
+}
+
+_INT_FIELDS = {"start_threshold", "max_records_per_request", "reservoir_size", "generator_batch"}
+_FLOAT_FIELDS = {"gate_tolerance", "idle_grace", "model_cache_seconds", "presign_seconds"}
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used (named in the message)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Names of the stack's resources and the knobs of the pipeline."""
+
+    records_table: str = "autotraining-records"
+    models_table: str = "autotraining-models"
+    bucket: str = "autotraining-data"
+    queue_url: str = ""
+    dlq_url: str = ""
+    instance_id: str = ""
+    starter_function: str = "autotraining-starter"
+    upload_url: str = ""
+    schema_file: str = ""  # empty: the packaged default schema (thermal comfort)
+    start_threshold: int = 1  # pending segments (queue messages) that make the stream handler start the instance
+    max_records_per_request: int = 1000
+    reservoir_size: int = 5000
+    gate_tolerance: float = 0.02
+    idle_grace: float = 60.0
+    model_cache_seconds: float = 5.0
+    presign_seconds: float = 300.0
+    generator_batch: int = 100
+    log_format: str = "auto"  # auto | json | console
+    endpoint_url: str = ""  # empty: real AWS
+    region: str = "us-east-1"
+
+    @classmethod
+    def from_env(
+        cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    ) -> "Settings":
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field, var in ENV.items():
+            raw = env.get(var)
+            if raw is None and field == "region":
+                raw = env.get("AWS_REGION")
+            if raw is None or raw == "":
+                continue
+            values[field] = _convert(field, raw)
+        values.update(overrides or {})
+        return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """The environment variables that rebuild these settings in another process."""
+        out = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            out[ENV[field.name]] = str(value)
+        out["AWS_REGION"] = self.region
+        return out
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+def _convert(field: str, raw: str) -> Any:
+    try:
+        if field in _INT_FIELDS:
+            return int(raw)
+        if field in _FLOAT_FIELDS:
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"{ENV[field]}={raw!r} is not a number") from None
+    return raw

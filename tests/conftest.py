@@ -1,0 +1,64 @@
+"""Shared fixtures: moto's in-process mock for unit tests, a real moto server for e2e tests.
+
+Unit tests: ``aws`` gives an ``Aws`` bound to moto's in-process mock with the stack's resources
+provisioned (``aws.settings`` names them). E2E tests: ``moto_server_url`` is a real moto
+server over HTTP on a free loopback port (one per test session).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+# Before boto3 is used anywhere: dummy credentials, a region, and the setting that keeps
+# DynamoDB Streams calls on moto's hosts (see shared NOTES.md).
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ["AWS_ACCOUNT_ID_ENDPOINT_MODE"] = "disabled"
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from autotraining.aws import Aws  # noqa: E402
+from autotraining.local.provision import provision  # noqa: E402
+from autotraining.schema import Schema, load_schema  # noqa: E402
+from autotraining.settings import Settings  # noqa: E402
+
+EVENTS_DIR = Path(__file__).parent / "events"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A captured event from ``tests/events/<name>.json``."""
+    return json.loads((EVENTS_DIR / f"{name}.json").read_text())
+
+
+@pytest.fixture
+def schema() -> Schema:
+    return load_schema()
+
+
+@pytest.fixture
+def aws() -> Iterator[Aws]:
+    """An ``Aws`` on moto's in-process mock, with the stack's resources created."""
+    from moto import mock_aws
+
+    with mock_aws():
+        base = Aws(Settings(region="us-east-1"))
+        settings = provision(base)
+        yield Aws(settings)
+
+
+@pytest.fixture(scope="session")
+def moto_server_url() -> Iterator[str]:
+    """A real moto server over HTTP on a free loopback port, for the whole test session."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
