@@ -4,10 +4,13 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+BROWSER_STAMP := $(VENV)/.browser
+TFJS_VENDORED := handlers/static/tf.min.js
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install demo test test-fast lint clean
 
-install: $(STAMP) $(NODE_STAMP)
+install: $(STAMP) $(NODE_STAMP) $(TFJS_VENDORED) $(BROWSER_STAMP)
 
 $(STAMP): setup.cfg constraints.txt pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +19,17 @@ $(STAMP): setup.cfg constraints.txt pyproject.toml
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The dashboard's TensorFlow.js, vendored from npm (never from a CDN); the Lambda bundle ships
+# handlers/static/, so build it after `make install`.
+$(TFJS_VENDORED): $(NODE_STAMP)
+	cp node_modules/@tensorflow/tfjs/dist/tf.min.js $@
+
+# Debian's chromium for the browser test, driven by Playwright (pip) with executable_path:
+# Playwright's own browser download is never used. apt runs only when chromium is missing.
+$(BROWSER_STAMP):
+	test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-liberation; }
 	touch $@
 
 demo: install

@@ -39,6 +39,18 @@ class Aws:
         return self.client("s3")
 
     @property
+    def s3_presigner(self) -> Any:
+        """An S3 client for presigned URLs, always SigV4 (boto3 still presigns SigV2 for us-east-1)."""
+        with self._lock:
+            if "s3:presign" not in self._clients:
+                kwargs: dict[str, Any] = {"config": _RETRY_CONFIG.merge(Config(signature_version="s3v4")),
+                                          "region_name": self.settings.region}
+                if self.settings.endpoint_url:
+                    kwargs["endpoint_url"] = self.settings.endpoint_url
+                self._clients["s3:presign"] = self._session.client("s3", **kwargs)
+            return self._clients["s3:presign"]
+
+    @property
     def dynamodb(self) -> Any:
         return self.client("dynamodb")
 

@@ -33,6 +33,7 @@ ENV = {
     "presign_seconds": "AUTOTRAINING_PRESIGN_SECONDS",
     "generator_batch": "AUTOTRAINING_GENERATOR_BATCH",
     "log_format": "AUTOTRAINING_LOG_FORMAT",
+    "worker_artifact": "AUTOTRAINING_WORKER_ARTIFACT",
     "endpoint_url": "AWS_ENDPOINT_URL",
     "region": "AWS_DEFAULT_REGION",
 }
@@ -67,6 +68,7 @@ class Settings:
     presign_seconds: float = 300.0
     generator_batch: int = 100
     log_format: str = "auto"  # auto | json | console
+    worker_artifact: str = ""  # s3://bucket/key of the worker artifact the instance runs (set by the stack)
     endpoint_url: str = ""  # empty: real AWS
     region: str = "us-east-1"
 

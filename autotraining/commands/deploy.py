@@ -1,16 +1,85 @@
-"""`autotraining deploy`: not built yet (owned by its issue)."""
+"""`autotraining deploy`: build the Lambda bundle and the worker artifact, upload them under
+content-addressed keys, and create or update the CloudFormation stack through a change set
+(printed before it runs; ``--dry-run`` stops there). Prints the stack's outputs at the end.
+"""
 from __future__ import annotations
 
 import argparse
+import re
 
-HELP = "deploy (not built yet)"
+HELP = "deploy (or update) the whole system as one CloudFormation stack"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("--stack-name", required=True,
+                        help="CloudFormation stack name (also the prefix of the tables, queues and functions)")
+    parser.add_argument("--region", default=None,
+                        help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION / the profile's region)")
+    parser.add_argument("--endpoint-url", default=None,
+                        help="AWS endpoint to talk to instead of AWS, e.g. the emulator http://127.0.0.1:5000")
+    parser.add_argument("--parameter", "-p", action="append", default=[], metavar="KEY=VALUE",
+                        help="template parameter (repeatable), e.g. --parameter InstanceType=t3.medium; "
+                             "parameters not given keep their previous value on an update")
+    parser.add_argument("--artifact-bucket", default=None,
+                        help="private bucket for the code artifacts and the template, created when missing "
+                             "(default: <stack-name>-artifacts-<account>-<region>)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="create and print the change set, then delete it without executing")
+    parser.add_argument("--poll-seconds", type=float, default=5.0,
+                        help="how often to poll CloudFormation for progress")
+
+
+def _parameters(items: list[str]) -> dict[str, str]:
+    from autotraining.cli import UsageError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z0-9]+", key):
+            raise UsageError(f"--parameter {item!r} is not KEY=VALUE")
+        out[key] = value
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
-    from autotraining.cli import UsageError
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-    raise UsageError("'deploy' is not built yet")
+    from autotraining.aws import Aws
+    from autotraining.cli import UsageError
+    from autotraining.deploy.bundle import BundleError
+    from autotraining.deploy.stack import DeployError, DeployRequest, deploy
+    from autotraining.deploy.template import TemplateError
+    from autotraining.settings import Settings
+
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,63}", args.stack_name):
+        raise UsageError(f"--stack-name {args.stack_name!r}: letters, digits and '-', starting with a letter")
+    parameters = _parameters(args.parameter)
+    overrides = {k: v for k, v in {"region": args.region, "endpoint_url": args.endpoint_url}.items() if v}
+    try:
+        settings = Settings.from_env(overrides)
+        if not settings.region:
+            raise UsageError("no AWS region: pass --region or set AWS_REGION")
+        aws = Aws(settings)
+        bucket = args.artifact_bucket
+        if not bucket:
+            account = aws.client("sts").get_caller_identity()["Account"]
+            bucket = f"{args.stack_name.lower()}-artifacts-{account}-{settings.region}"[:63]
+        result = deploy(aws, DeployRequest(stack_name=args.stack_name, artifact_bucket=bucket,
+                                           parameters=parameters, dry_run=args.dry_run,
+                                           poll_seconds=args.poll_seconds), echo=lambda s: print(s, flush=True))
+    except NoCredentialsError:
+        raise UsageError("no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)") from None
+    except NoRegionError:
+        raise UsageError("no AWS region: pass --region or set AWS_REGION") from None
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise UsageError(f"{exc.operation_name}: {error.get('Code', '')}: {error.get('Message', exc)}") from None
+    except BotoCoreError as exc:
+        raise UsageError(str(exc)) from None
+    except (DeployError, BundleError, TemplateError) as exc:
+        raise UsageError(str(exc)) from None
+    if result.outputs:
+        print("Outputs:")
+        for key, value in sorted(result.outputs.items()):
+            print(f"  {key} = {value}")
+    return 0

@@ -1,16 +1,96 @@
-"""`autotraining local`: not built yet (owned by its issue)."""
+"""Run the whole stack on this machine: a moto server as AWS, an HTTP gateway as API Gateway, a
+stream poller as the DynamoDB-stream trigger, a scheduler as EventBridge and an instance agent that
+runs the worker while the emulated instance is running. Prints the API and emulator URLs when
+ready; SIGTERM or Ctrl-C shuts everything down and exits 0. See docs/local.md.
+"""
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
+import threading
+from typing import Any
 
-HELP = "local (not built yet)"
+HELP = "run the whole stack locally against an embedded AWS emulator (moto)"
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError("must be a number >= 0")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be a port number 0-65535 (0 picks a free one)")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("--port", type=_port, default=8080,
+                        help="port of the HTTP API gateway on 127.0.0.1 (0 picks a free port)")
+    parser.add_argument("--emulator-port", type=_port, default=5000,
+                        help="port of the moto server (the AWS emulator) on 127.0.0.1 (0 picks a free port)")
+    parser.add_argument("--batch-size", type=_positive_int, default=500,
+                        help="most records per stream batch delivered to the stream handler (one log segment each)")
+    parser.add_argument("--batch-window", type=_non_negative, default=2.0,
+                        help="seconds the stream poller gathers records before delivering a partial batch")
+    parser.add_argument("--idle-grace", type=_non_negative, default=60.0,
+                        help="seconds the worker waits on an empty queue before stopping its instance")
+    parser.add_argument("--boot-delay", type=_non_negative, default=5.0,
+                        help="seconds between the emulated instance becoming running and the worker starting")
+    parser.add_argument("--schedule", type=_non_negative, default=60.0, metavar="SECONDS",
+                        help="period of the starter schedule (the EventBridge rule), in seconds")
+    parser.add_argument("--generate", action="store_true", default=False,
+                        help="feed the stack with synthetic labeled records (the generator handler)")
+    parser.add_argument("--generate-every", type=_non_negative, default=5.0, metavar="SECONDS",
+                        help="period of the generator when --generate is on, in seconds")
+    parser.add_argument("--start-threshold", type=_positive_int, default=None,
+                        help="pending log segments that make the stream handler start the instance "
+                             "(default: the setting AUTOTRAINING_START_THRESHOLD, else 1)")
 
 
 def run(args: argparse.Namespace) -> int:
     from autotraining.cli import UsageError
+    from autotraining.local.stack import EmbeddedStack, PortInUse
 
-    raise UsageError("'local' is not built yet")
+    if args.schedule <= 0:
+        raise UsageError("--schedule must be greater than 0")
+    if args.generate and args.generate_every <= 0:
+        raise UsageError("--generate-every must be greater than 0")
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    stack = EmbeddedStack(port=args.port, emulator_port=args.emulator_port, batch_size=args.batch_size,
+                          batch_window=args.batch_window, idle_grace=args.idle_grace, boot_delay=args.boot_delay,
+                          schedule_seconds=args.schedule, generate=args.generate,
+                          generate_every=args.generate_every, start_threshold=args.start_threshold)
+    try:
+        try:
+            stack.start()
+        except PortInUse as exc:
+            raise UsageError(f"{exc} (choose another with --port / --emulator-port, or 0 for a free one)") from None
+        print(f"API: {stack.api_url}", flush=True)
+        print(f"Emulator: {stack.emulator_url}", flush=True)
+        print(f"Instance: {stack.settings.instance_id} (stopped until there is work); Ctrl-C to stop",
+              file=sys.stderr, flush=True)
+        while not stop.wait(0.5):
+            pass
+        print("Stopping...", file=sys.stderr, flush=True)
+    finally:
+        stack.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0

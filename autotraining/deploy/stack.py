@@ -1,0 +1,267 @@
+"""Create or update the stack through a change set: create it, print it, execute it, wait, report.
+
+The same flow serves a first deploy (change set of type CREATE) and every update (UPDATE);
+parameters not given on an update keep their previous values (``UsePreviousValue``). A change
+set with no changes is reported and deleted, not executed. ``dry_run`` stops after printing
+(the change set is deleted, and so is the empty stack a first dry run leaves behind).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from botocore.exceptions import ClientError
+
+from autotraining.logs import get_logger
+
+log = get_logger(__name__)
+
+Echo = Callable[[str], None]
+SUCCESS = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
+FAILED = {"CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_COMPLETE", "DELETE_FAILED",
+          "UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED", "UPDATE_FAILED", "IMPORT_ROLLBACK_COMPLETE"}
+_NO_CHANGES = ("didn't contain changes", "No updates are to be performed", "no changes")
+
+
+class DeployError(RuntimeError):
+    """The stack could not be created or updated (the message says why, in one line)."""
+
+
+@dataclass(frozen=True)
+class Change:
+    action: str  # Add | Modify | Remove | Dynamic
+    logical_id: str
+    resource_type: str
+    replacement: str = ""
+
+    def line(self) -> str:
+        extra = f" (replacement: {self.replacement})" if self.replacement and self.action == "Modify" else ""
+        return f"  {self.action:<8} {self.logical_id:<32} {self.resource_type}{extra}"
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    stack_name: str
+    change_set_type: str  # CREATE | UPDATE
+    changes: tuple[Change, ...]
+    executed: bool
+    status: str  # final stack status ("" when not executed)
+    outputs: dict[str, str] = field(default_factory=dict)
+
+
+def _error_message(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Message") or str(exc)
+
+
+def describe_stack(cfn: Any, stack_name: str) -> dict[str, Any] | None:
+    try:
+        return cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+    except ClientError as exc:
+        if "does not exist" in _error_message(exc):
+            return None
+        raise
+
+
+def stack_outputs(stack: Mapping[str, Any]) -> dict[str, str]:
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def _parameters(template_parameters: Mapping[str, Any], given: Mapping[str, str],
+                existing: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    unknown = sorted(set(given) - set(template_parameters))
+    if unknown:
+        raise DeployError(f"the template has no parameter {', '.join(unknown)} "
+                          f"(it has: {', '.join(sorted(template_parameters))})")
+    previous = {p["ParameterKey"]: p.get("ParameterValue", "") for p in (existing or {}).get("Parameters", [])}
+    out: list[dict[str, Any]] = []
+    for key, spec in template_parameters.items():
+        if key in given:
+            out.append({"ParameterKey": key, "ParameterValue": str(given[key])})
+        elif key in previous:
+            if str(spec.get("Type", "")).startswith("AWS::SSM::Parameter::"):
+                # Keep the parameter's name (AWS reports the name, resolves it again and moves to a
+                # newer AMI); an emulator that reports the resolved value gets the default instead.
+                if previous[key].startswith("/"):
+                    out.append({"ParameterKey": key, "ParameterValue": previous[key]})
+                continue
+            out.append({"ParameterKey": key, "UsePreviousValue": True})
+    return out
+
+
+def _wait_change_set(cfn: Any, stack_name: str, name: str, poll: float, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        cs = cfn.describe_change_set(StackName=stack_name, ChangeSetName=name)
+        if cs["Status"] in ("CREATE_COMPLETE", "FAILED", "DELETE_COMPLETE"):
+            return cs
+        if time.monotonic() > deadline:
+            raise DeployError(f"change set {name} still {cs['Status']} after {timeout:.0f} s")
+        time.sleep(poll)
+
+
+def _changes(cs: Mapping[str, Any]) -> tuple[Change, ...]:
+    out = []
+    for c in cs.get("Changes", []):
+        rc = c.get("ResourceChange", {})
+        out.append(Change(action=rc.get("Action", "?"), logical_id=rc.get("LogicalResourceId", "?"),
+                          resource_type=rc.get("ResourceType", "?"), replacement=str(rc.get("Replacement", ""))))
+    return tuple(out)
+
+
+def _wait_stack(cfn: Any, stack_name: str, since: float, echo: Echo, poll: float, timeout: float) -> dict[str, Any]:
+    """Poll until the stack settles, echoing each new stack event (the progress)."""
+    seen: set[str] = set()
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            events = cfn.describe_stack_events(StackName=stack_name).get("StackEvents", [])
+        except ClientError:
+            events = []
+        for ev in reversed(events):
+            ts = ev.get("Timestamp")
+            if ev["EventId"] in seen or (ts is not None and ts.timestamp() < since - 1):
+                continue
+            seen.add(ev["EventId"])
+            reason = f"  {ev['ResourceStatusReason']}" if ev.get("ResourceStatusReason") else ""
+            echo(f"  {ev['ResourceStatus']:<20} {ev['LogicalResourceId']:<32} {ev.get('ResourceType', '')}{reason}")
+        stack = describe_stack(cfn, stack_name)
+        status = stack["StackStatus"] if stack else "DELETE_COMPLETE"
+        if status in SUCCESS or status in FAILED:
+            return stack or {"StackStatus": status}
+        if time.monotonic() > deadline:
+            raise DeployError(f"stack {stack_name} still {status} after {timeout:.0f} s")
+        time.sleep(poll)
+
+
+def deploy_stack(cfn: Any, stack_name: str, *, template_url: str = "", template_body: str = "",
+                 template_parameters: Mapping[str, Any], parameters: Mapping[str, str],
+                 dry_run: bool = False, echo: Echo = print, poll_seconds: float = 5.0,
+                 timeout_seconds: float = 3600.0) -> DeployResult:
+    """Create or update ``stack_name`` from the template (URL or body) through one change set."""
+    existing = describe_stack(cfn, stack_name)
+    status = existing["StackStatus"] if existing else ""
+    if status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED"):
+        raise DeployError(f"stack {stack_name} is {status}: delete it (aws cloudformation delete-stack) and deploy again")
+    if status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
+        raise DeployError(f"stack {stack_name} is busy ({status}); wait for it to finish")
+    kind = "UPDATE" if existing and status != "REVIEW_IN_PROGRESS" else "CREATE"
+    name = f"deploy-{time.strftime('%Y%m%d-%H%M%S')}-{int(time.time() * 1000) % 1000:03d}"
+    request: dict[str, Any] = {
+        "StackName": stack_name, "ChangeSetName": name, "ChangeSetType": kind,
+        "Parameters": _parameters(template_parameters, parameters, existing if kind == "UPDATE" else None),
+        "Capabilities": ["CAPABILITY_IAM"],
+        "Description": "autotraining deploy",
+    }
+    request.update({"TemplateURL": template_url} if template_url else {"TemplateBody": template_body})
+    echo(f"Creating change set {name} ({kind}) for stack {stack_name} ...")
+    try:
+        cfn.create_change_set(**request)
+    except ClientError as exc:
+        message = _error_message(exc)
+        if any(s in message for s in _NO_CHANGES):
+            echo("No changes: the stack is up to date.")
+            return DeployResult(stack_name, kind, (), executed=False, status=status,
+                                outputs=stack_outputs(existing or {}))
+        raise DeployError(f"change set refused: {message}") from None
+    cs = _wait_change_set(cfn, stack_name, name, poll_seconds, timeout_seconds)
+    if cs["Status"] == "FAILED":
+        reason = cs.get("StatusReason", "")
+        cfn.delete_change_set(StackName=stack_name, ChangeSetName=name)
+        if any(s in reason for s in _NO_CHANGES):
+            echo("No changes: the stack is up to date.")
+            return DeployResult(stack_name, kind, (), executed=False, status=status,
+                                outputs=stack_outputs(existing or {}))
+        raise DeployError(f"change set failed: {reason}")
+    changes = _changes(cs)
+    echo(f"Change set {name}: {len(changes)} change(s)")
+    for change in changes:
+        echo(change.line())
+    if dry_run:
+        cfn.delete_change_set(StackName=stack_name, ChangeSetName=name)
+        if kind == "CREATE":
+            try:  # the empty REVIEW_IN_PROGRESS stack a first change set creates
+                cfn.delete_stack(StackName=stack_name)
+            except ClientError as exc:
+                log.warning("deploy.dry_run_cleanup_failed", stack=stack_name, error=_error_message(exc))
+        echo("Dry run: change set deleted, nothing executed.")
+        return DeployResult(stack_name, kind, changes, executed=False, status=status)
+    started = time.time()
+    cfn.execute_change_set(StackName=stack_name, ChangeSetName=name)
+    echo(f"Executing change set {name} ...")
+    final = _wait_stack(cfn, stack_name, started, echo, poll_seconds, timeout_seconds)
+    final_status = final["StackStatus"]
+    if final_status not in SUCCESS:
+        reason = final.get("StackStatusReason", "")
+        raise DeployError(f"stack {stack_name} ended {final_status}" + (f": {reason}" if reason else ""))
+    echo(f"Stack {stack_name}: {final_status} in {time.time() - started:.1f} s")
+    return DeployResult(stack_name, kind, changes, executed=True, status=final_status, outputs=stack_outputs(final))
+
+
+# ------------------------------------------------------------------ the whole deploy
+
+@dataclass(frozen=True)
+class DeployRequest:
+    """What ``autotraining deploy`` (and the embedded run's provision) asks for."""
+
+    stack_name: str
+    artifact_bucket: str
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    dry_run: bool = False
+    emulator_cut: bool = False  # deploy template.for_emulator(...) (the embedded run)
+    with_dependencies: bool = True  # vendor numpy & co into the Lambda bundle
+    poll_seconds: float = 5.0
+
+
+def ensure_artifact_bucket(s3: Any, bucket: str, region: str) -> bool:
+    """Create the private artifact bucket when missing; True when it was created."""
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return False
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code in ("403", "AccessDenied"):
+            raise DeployError(f"artifact bucket {bucket} exists but belongs to someone else (or is not readable)") from None
+        if code not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+    kwargs: dict[str, Any] = {"Bucket": bucket}
+    if region != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(**kwargs)
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    return True
+
+
+def template_url(bucket: str, key: str, region: str) -> str:
+    return f"https://{bucket}.s3.{region}.amazonaws.com/{key}"
+
+
+def deploy(aws: Any, request: DeployRequest, echo: Echo = print) -> DeployResult:
+    """Build and upload the artifacts and the template, then create or update the stack."""
+    import hashlib
+
+    from autotraining.deploy import bundle, template
+
+    region = aws.settings.region
+    if ensure_artifact_bucket(aws.s3, request.artifact_bucket, region):
+        echo(f"Created artifact bucket {request.artifact_bucket}")
+    artifacts = [bundle.lambda_bundle(with_dependencies=request.with_dependencies), bundle.worker_artifact()]
+    for artifact in artifacts:
+        uploaded = bundle.upload(aws.s3, request.artifact_bucket, artifact)
+        echo(f"{'Uploaded' if uploaded else 'Unchanged'} {artifact.describe()}")
+    doc = template.load_template()
+    if request.emulator_cut:
+        body, suffix = template.to_json(template.for_emulator(doc)), "json"
+    else:
+        body, suffix = template.TEMPLATE_PATH.read_text(), "yaml"
+    key = f"templates/{hashlib.sha256(body.encode()).hexdigest()}.{suffix}"
+    aws.s3.put_object(Bucket=request.artifact_bucket, Key=key, Body=body.encode(), ServerSideEncryption="AES256")
+    parameters = {"CodeBucket": request.artifact_bucket, "CodeKey": artifacts[0].key,
+                  "WorkerArtifactKey": artifacts[1].key, **request.parameters}
+    return deploy_stack(aws.client("cloudformation"), request.stack_name,
+                        template_url=template_url(request.artifact_bucket, key, region),
+                        template_parameters=doc.get("Parameters", {}), parameters=parameters,
+                        dry_run=request.dry_run, echo=echo, poll_seconds=request.poll_seconds)

@@ -1,0 +1,44 @@
+"""``POST /predict``: feature rows in, per row the label and every label's probability out (numpy, no TensorFlow).
+
+Body: a JSON array of feature objects or ``{"rows": [...]}``, validated like uploads (labels not
+needed; same ``{"message", "errors": [{"index", "field", "message"}]}`` on 400/413). Answer:
+``{"version": v, "predictions": [{"label": l, "probabilities": {label: p}}]}``; 503 before the first
+model is published. The model is cached per container (``autotraining.serving.ModelCache``).
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from autotraining import api
+from autotraining.aws import Aws
+from autotraining.schema import load_schema
+from autotraining.serving import ModelCache, NoModel, predict_rows, read_rows
+from autotraining.settings import Settings
+from autotraining.validation import InvalidInput, parse_json
+
+
+def handle(event: dict[str, Any], aws: Aws, cache: ModelCache) -> dict[str, Any]:
+    """The handler with its AWS clients and model cache passed in."""
+    if api.method(event) != "POST":
+        return api.json_response(405, {"message": "use POST with a JSON array of feature objects"},
+                                 headers={"allow": "POST"})
+    schema = load_schema(aws.settings.schema_file)
+    try:
+        rows = read_rows(parse_json(api.body_text(event)), schema)
+        return api.json_response(200, predict_rows(rows, schema, cache.get()))
+    except InvalidInput as exc:
+        return api.invalid_response(exc)
+    except NoModel as exc:
+        return api.json_response(503, {"message": str(exc)}, headers={"retry-after": "30"})
+
+
+@functools.lru_cache(maxsize=4)
+def _container(settings: Settings) -> tuple[Aws, ModelCache]:
+    aws = Aws(settings)
+    return aws, ModelCache.for_aws(aws)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    aws, cache = _container(Settings.from_env())
+    return handle(event, aws, cache)

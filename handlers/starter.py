@@ -1,0 +1,31 @@
+"""Start the persistent worker instance when there is work (core: ``autotraining.instance``).
+
+Invoked asynchronously by the stream handler (``{"source": "stream"}``) and by a schedule
+(an EventBridge event, or the embedded run's scheduler). A terminated or missing instance
+raises, so the failure shows in the function's errors instead of passing unnoticed.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from autotraining.aws import Aws
+from autotraining.instance import StartPolicy, ensure_started
+from autotraining.settings import Settings
+
+
+def handle(event: dict[str, Any], aws: Aws, policy: StartPolicy | None = None) -> dict[str, Any]:
+    """The handler with its AWS clients (and the settings they carry) passed in."""
+    instance_id = aws.settings.instance_id
+    action = ensure_started(aws.ec2, instance_id, policy or StartPolicy())
+    source = event.get("source", "unknown") if isinstance(event, dict) else "unknown"
+    return {"instance_id": instance_id, "action": action, "source": source}
+
+
+@functools.lru_cache(maxsize=4)
+def _aws(settings: Settings) -> Aws:
+    return Aws(settings)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return handle(event, _aws(Settings.from_env()))

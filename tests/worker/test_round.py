@@ -1,0 +1,114 @@
+"""A training round on the in-process stack: what it consumes, counts, publishes and commits."""
+from __future__ import annotations
+
+import json
+
+from autotraining.artifacts import KERAS_FILE, METADATA_JSON, MODEL_JSON, model_key
+from autotraining.aws import Aws
+from autotraining.generator import generate
+from worker.state import TrainingState
+
+
+def test_first_round_publishes_model_files_metadata_and_state(queue_counts, waws, log_segment, make_worker, registry, schema):
+    a = log_segment(generate(schema, 400, seed=1), 100)
+    b = log_segment(generate(schema, 300, seed=2), 1000)
+    assert make_worker().run() == 0
+    latest = registry.latest()
+    assert (latest.round_version, latest.model_version, latest.records_seen) == ("000001", "000001", 700)
+    v = registry.get("000001")
+    assert v.published and v.gate == "first model" and v.new_records == 700 and set(v.segments) == {a.key, b.key}
+    s3, bucket = waws.s3, waws.settings.bucket
+    for name in (MODEL_JSON, "group1-shard1of1.bin", KERAS_FILE, METADATA_JSON):
+        assert s3.head_object(Bucket=bucket, Key=model_key("000001", name))["ContentLength"] > 0
+    meta = json.loads(s3.get_object(Bucket=bucket, Key=model_key("000001", METADATA_JSON))["Body"].read())
+    assert meta["labels"] == list(schema.labels) and meta["feature_names"] == list(schema.feature_names)
+    assert meta["records_seen"] == 700 and meta["parent"] == "" and sorted(meta["segments"]) == sorted([a.key, b.key])
+    assert meta["schema"] == schema.to_dict() and meta["gate"] == "first model"
+    state = TrainingState.from_bytes(s3.get_object(Bucket=bucket, Key=v.state_key)["Body"].read())
+    assert state.records_seen == 700 and len(state.reservoir) == 300
+    assert sum(state.label_counts.values()) == 700
+    assert queue_counts() == (0, 0)
+
+
+def test_next_round_warm_starts_scores_prequentially_and_counts_on(queue_counts, waws, log_segment, make_worker, registry, schema):
+    log_segment(generate(schema, 500, seed=1), 100)
+    w = make_worker()
+    w.run()
+    log_segment(generate(schema, 200, seed=2), 1000)
+    w.run()
+    v2 = registry.get("000002")
+    assert v2.parent == "000001" and v2.records_seen == 700 and v2.new_records == 200
+    assert v2.prequential_accuracy is not None and v2.parent_holdout_accuracy is not None
+    assert set(v2.metrics["prequential"]["per_class"]) == set(schema.labels)
+    assert v2.metrics["reservoir_rows"] == 300  # trained on new + the reservoir sample
+    assert registry.latest().records_seen == 700
+
+
+def test_rejected_round_counts_its_records_and_keeps_the_parent_model(queue_counts, waws, log_segment, make_worker, registry,
+                                                                     schema):
+    log_segment(generate(schema, 500, seed=1), 100)
+    make_worker().run()
+    strict = Aws(waws.settings.replace(gate_tolerance=-1.0))  # any candidate is "worse"
+    log_segment(generate(schema, 200, seed=2), 1000)
+    from worker.loop import Worker, WorkerOptions
+
+    Worker(strict, WorkerOptions(once=True, poll_seconds=0, config=make_worker().options.config)).run()
+    v2 = registry.get("000002")
+    assert v2.status == "rejected" and v2.model_version == "000001" and v2.gate.startswith("worse by")
+    assert v2.records_seen == 700 and v2.new_records == 200
+    latest = registry.latest()
+    assert (latest.round_version, latest.model_version, latest.records_seen) == ("000002", "000001", 700)
+    assert not waws.s3.list_objects_v2(Bucket=waws.settings.bucket, Prefix="models/000002/").get("Contents")
+    state = TrainingState.from_bytes(
+        waws.s3.get_object(Bucket=waws.settings.bucket, Key=v2.state_key)["Body"].read())
+    assert state.records_seen == 700  # the rejected round's records are in the seen set and reservoir
+    assert queue_counts() == (0, 0)
+
+
+def test_records_repeated_across_segments_count_once(queue_counts, waws, log_segment, make_worker, registry, schema):
+    recs = generate(schema, 300, seed=1)
+    log_segment(recs[:200], 100)
+    log_segment(recs[100:], 1000)  # overlaps the first by 100 ids (same round)
+    w = make_worker()
+    w.run()
+    assert registry.latest().records_seen == 300
+    log_segment(recs[250:] + generate(schema, 50, seed=2), 5000)  # 50 old ids in a later round
+    w.run()
+    assert registry.latest().records_seen == 350 and registry.get("000002").new_records == 50
+
+
+def test_segment_of_only_known_records_is_deleted_without_a_round(queue_counts, waws, log_segment, make_worker, registry, schema):
+    recs = generate(schema, 200, seed=1)
+    log_segment(recs, 100)
+    w = make_worker()
+    w.run()
+    log_segment(recs[:50], 9000)
+    w.run()
+    assert registry.latest().round_version == "000001" and registry.latest().records_seen == 200
+    assert queue_counts() == (0, 0)
+
+
+def test_export_mismatch_refuses_to_publish_but_consumes_the_records(queue_counts, waws, log_segment, make_worker, registry,
+                                                                    schema, monkeypatch):
+    from worker import publish
+
+    def broken(files, expected, x, atol=1e-4):
+        raise publish.ExportMismatch("exported model differs from the Keras model by 0.5")
+
+    monkeypatch.setattr(publish, "verify_export", broken)
+    log_segment(generate(schema, 300, seed=1), 100)
+    make_worker().run()
+    v = registry.get("000001")
+    assert v.status == "rejected" and v.gate.startswith("export mismatch") and v.model_version == ""
+    assert registry.latest().records_seen == 300 and registry.latest_model() is None
+
+
+def test_max_segments_per_round_splits_the_queue_into_rounds(queue_counts, waws, log_segment, make_worker, registry, schema):
+    for i in range(5):
+        log_segment(generate(schema, 60, seed=i), 1000 * (i + 1))
+    w = make_worker(max_segments=2)
+    w.run()
+    history = registry.history()
+    assert [len(v.segments) for v in reversed(history)] == [2, 2, 1]
+    assert registry.latest().records_seen == 300
+

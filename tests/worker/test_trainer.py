@@ -1,0 +1,82 @@
+"""The model: folding scaling into the first Dense layer, warm starts, scoring, the gate, holdout split."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autotraining.generator import generate
+from worker import trainer
+from worker.drain import id_hashes
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    from autotraining.schema import load_schema
+
+    s = load_schema()
+    recs = generate(s, 1500, seed=4)
+    return np.array([r.features for r in recs]), np.array([s.label_index(r.label) for r in recs])
+
+
+@pytest.fixture(scope="module")
+def model(data: tuple[np.ndarray, np.ndarray]) -> object:
+    x, y = data
+    return trainer.train(None, x[:1000], y[:1000], 3, trainer.TrainConfig(hidden=(8,), epochs=3))
+
+
+def test_first_model_standardizes_with_training_statistics(data, model) -> None:
+    x, _ = data
+    mean, std = trainer.standardization(model)
+    assert np.allclose(mean, x[:1000].mean(axis=0), rtol=1e-5)
+    assert np.allclose(std, x[:1000].std(axis=0), rtol=1e-5)
+
+
+def test_folded_model_takes_raw_features_and_answers_like_the_model(data, model) -> None:
+    x, _ = data
+    folded = trainer.fold(model)
+    assert trainer.STANDARDIZE not in [layer.name for layer in folded.layers]
+    assert np.allclose(trainer.predict_proba(folded, x[:200]), trainer.predict_proba(model, x[:200]), atol=1e-5)
+
+
+def test_warm_start_keeps_scaling_and_leaves_the_base_model_untouched(data, model) -> None:
+    x, y = data
+    before = [w.copy() for w in model.get_weights()]
+    candidate = trainer.train(model, x[1000:1200], y[1000:1200], 3, trainer.TrainConfig(hidden=(8,), epochs=1))
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert np.allclose(trainer.standardization(candidate)[0], trainer.standardization(model)[0])
+    assert not all(np.array_equal(a, b) for a, b in zip(before, candidate.get_weights()))
+
+
+def test_h5_round_trip_gives_the_same_probabilities(data, model) -> None:
+    x, _ = data
+    again = trainer.from_h5_bytes(trainer.to_h5_bytes(model))
+    assert np.array_equal(trainer.predict_proba(again, x[:50]), trainer.predict_proba(model, x[:50]))
+    assert not again.get_layer(trainer.STANDARDIZE).trainable
+
+
+def test_score_reports_overall_and_per_class_accuracy(model) -> None:
+    class Fixed:
+        output_shape = (None, 3)
+
+        def __call__(self, x, training=False):
+            return np.tile([0.1, 0.2, 0.7], (len(x), 1))  # always "warm"
+
+    s = trainer.score(Fixed(), np.zeros((4, 4)), np.array([2, 2, 0, 1]), ("cold", "ok", "warm"))
+    assert s.accuracy == 0.5 and s.per_class == {"cold": 0.0, "ok": 0.0, "warm": 1.0} and s.n == 4
+    assert trainer.score(None, np.zeros((2, 4)), np.array([0, 1]), ("a", "b")).accuracy is None
+
+
+def test_gate_publishes_unless_worse_by_more_than_tolerance() -> None:
+    cur = trainer.Scores(accuracy=0.90)
+    assert trainer.gate(trainer.Scores(accuracy=0.89), cur, 0.02, first=False).publish
+    rejected = trainer.gate(trainer.Scores(accuracy=0.85), cur, 0.02, first=False)
+    assert not rejected.publish and rejected.reason.startswith("worse by 0.0500")
+    assert trainer.gate(trainer.Scores(accuracy=0.1), trainer.Scores(None), 0.02, first=True).reason == "first model"
+
+
+def test_holdout_split_is_a_stable_tenth_of_ids() -> None:
+    ids = id_hashes([f"rec-{i}" for i in range(20000)])
+    held = trainer.is_holdout(ids)
+    assert 0.09 < held.mean() < 0.11
+    assert np.array_equal(held, trainer.is_holdout(ids.copy()))
+    assert np.array_equal(held[:100], trainer.is_holdout(id_hashes([f"rec-{i}" for i in range(100)])))

@@ -1,0 +1,42 @@
+"""Entry of ``autotraining worker`` and ``python -m worker``: options → ``WorkerOptions`` → ``Worker.run``.
+
+The options themselves are declared once, in ``autotraining.commands.worker.add_arguments``
+(light, no TensorFlow), and shared by both entry points.
+"""
+from __future__ import annotations
+
+import argparse
+
+from autotraining.aws import Aws
+from autotraining.logs import configure
+from autotraining.settings import Settings, SettingsError
+
+
+def options_from(args: argparse.Namespace, settings: Settings) -> "WorkerOptions":  # noqa: F821
+    from worker.loop import WorkerOptions
+    from worker.trainer import TrainConfig
+
+    return WorkerOptions(
+        idle_grace=settings.idle_grace if args.idle_grace is None else args.idle_grace,
+        max_segments=args.max_segments_per_round, poll_seconds=args.poll_seconds, once=args.once,
+        stop_instance=not args.no_stop, visibility_seconds=args.visibility_seconds,
+        config=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed))
+
+
+def run(args: argparse.Namespace) -> int:
+    from autotraining.cli import UsageError
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+    if not settings.queue_url:
+        raise UsageError("no queue: set AUTOTRAINING_QUEUE_URL (the worker's environment file sets it)")
+    try:
+        options = options_from(args, settings)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    configure(settings.log_format)
+    from worker.loop import Worker
+
+    return Worker(Aws(settings), options).run()

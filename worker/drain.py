@@ -1,0 +1,216 @@
+"""The queue side of the worker: gather a round's segment messages, read and dedupe the records.
+
+``PendingQueue`` long-polls the pending queue and gathers up to N distinct segments per round
+(several messages may name the same segment: a duplicate stream batch or a redelivery), keeps
+the gathered messages invisible while the round runs (``keep_invisible``), deletes them only
+after the round's commit, and hands a round's messages back (visibility 0) when it is dropped.
+
+A *poison* message (not a segment reference) or segment (missing, not gzip'd JSON Lines, a
+record that does not fit the schema) is logged with its key and made visible again at once;
+it is never deleted, so after ``maxReceiveCount`` receives the queue's redrive policy moves it
+to the dead-letter queue. It never blocks the other segments of its round.
+
+Exactly-once counting ("records seen == distinct records logged"):
+
+- a segment consumed by a committed round is skipped (``Registry.consumed``) and its messages
+  deleted; the commit marks every segment of the round consumed in the same transaction;
+- within a round, records are deduped by ``id`` across all its segments;
+- across rounds, a record whose id hash is in the committed state's ``seen`` set is skipped
+  (``TrainingState.unseen``), so even a record logged twice in two different segments counts
+  once. Ids are hashed to 64 bits (``id_hash``); a false duplicate needs a hash collision,
+  probability about n²/2⁶⁵ (3·10⁻⁸ at a million records).
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+
+from autotraining.logs import get_logger
+from autotraining.records import Record
+from autotraining.schema import Schema
+from autotraining.segments import SegmentError, SegmentRef, read_segment
+
+log = get_logger("worker.drain")
+
+
+def id_hash(record_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(record_id.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def id_hashes(ids: list[str]) -> np.ndarray:
+    return np.fromiter((id_hash(i) for i in ids), dtype=np.uint64, count=len(ids))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One received queue message and the segment it names."""
+
+    message_id: str
+    receipt_handle: str
+    ref: SegmentRef
+    receive_count: int = 1
+
+
+@dataclass(frozen=True)
+class RecordBatch:
+    """A round's new records (deduped within the round), as arrays in schema order."""
+
+    x: np.ndarray  # n × features, float64
+    y: np.ndarray  # label indices, int64
+    ids: np.ndarray  # id hashes, uint64
+    segments: tuple[str, ...]  # keys of the readable segments these records come from
+    poison: tuple[str, ...]  # keys that could not be read
+
+    @property
+    def size(self) -> int:
+        return int(self.y.shape[0])
+
+    def only(self, mask: np.ndarray) -> "RecordBatch":
+        return RecordBatch(x=self.x[mask], y=self.y[mask], ids=self.ids[mask], segments=self.segments,
+                           poison=self.poison)
+
+
+def _transient(exc: BaseException) -> bool:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "") if hasattr(exc, "response") else ""
+    return code in ("SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling")
+
+
+class PendingQueue:
+    """The pending queue, as the worker uses it (one SQS client, one queue URL)."""
+
+    def __init__(self, sqs: Any, queue_url: str, visibility_seconds: int = 120) -> None:
+        self.sqs = sqs
+        self.url = queue_url
+        self.visibility = visibility_seconds
+
+    def gather(self, max_segments: int, wait_seconds: float) -> list[Delivery]:
+        """Long-poll once (``wait_seconds``), then take what is there until ``max_segments`` distinct keys."""
+        out: list[Delivery] = []
+        keys: set[str] = set()
+        seen_ids: set[str] = set()
+        wait = int(max(0, min(20, wait_seconds)))
+        while len(keys) < max_segments:
+            resp = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=min(10, max_segments - len(keys)),
+                                            WaitTimeSeconds=wait, VisibilityTimeout=self.visibility,
+                                            MessageSystemAttributeNames=["ApproximateReceiveCount"])
+            messages = resp.get("Messages", [])
+            fresh = [m for m in messages if m["MessageId"] not in seen_ids]
+            if not fresh:
+                break
+            for m in fresh:
+                seen_ids.add(m["MessageId"])
+                count = int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+                try:
+                    ref = SegmentRef.from_message(m.get("Body", ""))
+                except SegmentError as exc:
+                    log.error("segment.poison", key=None, message_id=m["MessageId"], receives=count, error=str(exc))
+                    self.release_handles([m["ReceiptHandle"]])
+                    continue
+                out.append(Delivery(m["MessageId"], m["ReceiptHandle"], ref, count))
+                keys.add(ref.key)
+            wait = 0
+        return out
+
+    def delete(self, deliveries: list[Delivery]) -> None:
+        for i in range(0, len(deliveries), 10):
+            chunk = deliveries[i:i + 10]
+            self.sqs.delete_message_batch(QueueUrl=self.url, Entries=[
+                {"Id": str(n), "ReceiptHandle": d.receipt_handle} for n, d in enumerate(chunk)])
+
+    def release(self, deliveries: list[Delivery]) -> None:
+        """Make these messages visible again now (a dropped round, a poison segment)."""
+        self.release_handles([d.receipt_handle for d in deliveries])
+
+    def release_handles(self, handles: list[str]) -> None:
+        self._set_visibility(handles, 0)
+
+    def _set_visibility(self, handles: list[str], seconds: int) -> None:
+        for i in range(0, len(handles), 10):
+            chunk = handles[i:i + 10]
+            self.sqs.change_message_visibility_batch(QueueUrl=self.url, Entries=[
+                {"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": seconds} for n, h in enumerate(chunk)])
+
+    def is_empty(self) -> bool:
+        """No message waiting and none in flight (ours or anyone's)."""
+        attrs = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return int(attrs.get("ApproximateNumberOfMessages", 0)) + int(
+            attrs.get("ApproximateNumberOfMessagesNotVisible", 0)) == 0
+
+    def keep_invisible(self, deliveries: list[Delivery]) -> "Heartbeat":
+        """A context manager that extends the messages' visibility every third of the timeout."""
+        return Heartbeat(self, [d.receipt_handle for d in deliveries])
+
+
+class Heartbeat:
+    """Extends the visibility of a round's messages while the round runs (a daemon thread)."""
+
+    def __init__(self, queue: PendingQueue, handles: list[str]) -> None:
+        self.queue, self.handles = queue, handles
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="visibility-heartbeat", daemon=True)
+
+    def __enter__(self) -> "Heartbeat":
+        if self.handles:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        period = max(1.0, self.queue.visibility / 3.0)
+        while not self._stop.wait(period):
+            try:
+                self.queue._set_visibility(self.handles, self.queue.visibility)
+            except Exception as exc:  # noqa: BLE001 - a failed heartbeat must not kill the round
+                log.warning("round.heartbeat_failed", error=str(exc))
+
+
+@retry(retry=retry_if_exception(_transient), stop=stop_after_attempt(4),
+       wait=wait_exponential(multiplier=0.2, max=3), reraise=True)
+def _read(s3: Any, bucket: str, key: str, schema: Schema) -> list[Record]:
+    return read_segment(s3, bucket, key, schema)
+
+
+def read_records(s3: Any, bucket: str, keys: list[str], schema: Schema) -> RecordBatch:
+    """Read the segments in order, dedupe records by id; unreadable segments are listed as poison."""
+    ids: list[str] = []
+    rows: list[tuple[float, ...]] = []
+    labels: list[int] = []
+    seen: set[str] = set()
+    ok: list[str] = []
+    poison: list[str] = []
+    for key in keys:
+        try:
+            records = _read(s3, bucket, key, schema)
+        except SegmentError as exc:
+            log.error("segment.poison", key=key, error=str(exc))
+            poison.append(key)
+            continue
+        ok.append(key)
+        for r in records:
+            if r.id in seen:
+                continue
+            seen.add(r.id)
+            ids.append(r.id)
+            rows.append(r.features)
+            labels.append(schema.label_index(r.label))
+    x = np.array(rows, dtype=np.float64).reshape(-1, len(schema.features))
+    return RecordBatch(x=x, y=np.array(labels, dtype=np.int64), ids=id_hashes(ids), segments=tuple(ok),
+                       poison=tuple(poison))
+
+
+def by_key(deliveries: list[Delivery]) -> dict[str, list[Delivery]]:
+    out: dict[str, list[Delivery]] = {}
+    for d in deliveries:
+        out.setdefault(d.ref.key, []).append(d)
+    return out
+

@@ -1,0 +1,191 @@
+"""The model and how a round trains and judges it: test-then-train, warm start, the quality gate.
+
+The model is a small MLP over the schema's features with a softmax over ``schema.labels``
+(in order). Scaling of raw features is part of the model: its first layer, ``standardize``,
+is a frozen diagonal Dense layer (W = diag(1/σ), b = −μ/σ) whose statistics are fixed at the
+first round and travel with the model (``model.h5``), so warm starts keep them. On export the
+layer is folded into the next Dense layer (W' = diag(1/σ)·W, b' = b − (μ/σ)·W, see
+``fold``), because TensorFlow.js 4.22 does not know Keras' ``Normalization`` layer; the folded
+model takes raw feature values, like every client.
+
+Each round (``worker.drain.run_round``):
+
+1. *Test-then-train*: the current model scores the round's new records before it sees them
+   (prequential accuracy, overall and per class) — a live measure of drift.
+2. *Train*: the candidate warm-starts from the current weights (or is built fresh for the
+   first round) and trains on the new records plus the reservoir sample, minus held-out rows.
+3. *Gate*: held-out rows are chosen by a hash of the record id (``is_holdout``), so the same
+   record is held out in every round and never trained on. Candidate and current model are
+   scored on the same held-out rows (new + reservoir); the candidate is published only if it
+   is not worse by more than ``gate_tolerance``.
+
+Rejected-round policy: a rejected round still commits (status ``rejected``, the serving model
+stays the parent's). Its records are counted in ``records_seen`` and enter the reservoir, its
+segments are marked consumed and its messages deleted — nothing is lost or counted twice, and
+later rounds learn from those records through the reservoir.
+
+TensorFlow is imported here with ``TF_USE_LEGACY_KERAS=1`` (set by ``worker/__init__``), so
+``tf_keras`` models export in the format TensorFlow.js 4.22 loads.
+"""
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import worker  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+
+HOLDOUT_PER_MILLE = 100  # 10 % of record ids are held out for the gate, in every round
+STANDARDIZE = "standardize"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyperparameters of the model and of one round's training."""
+
+    hidden: tuple[int, ...] = (32, 32)
+    epochs: int = 12
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Accuracy of a model on some rows, overall and per label (None where a label has no rows)."""
+
+    accuracy: float | None
+    per_class: dict[str, float | None] = field(default_factory=dict)
+    n: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"accuracy": self.accuracy, "per_class": self.per_class, "n": self.n}
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    publish: bool
+    reason: str
+
+
+def keras() -> Any:
+    import tf_keras
+
+    return tf_keras
+
+
+def is_holdout(id_hashes: np.ndarray) -> np.ndarray:
+    """Held-out rows by id hash (bits 20.. of the hash, so independent of other uses of it)."""
+    return (np.asarray(id_hashes, dtype=np.uint64) >> np.uint64(20)) % np.uint64(1000) < HOLDOUT_PER_MILLE
+
+
+def build_model(n_features: int, n_labels: int, mean: np.ndarray, std: np.ndarray, config: TrainConfig) -> Any:
+    """A fresh model whose first layer standardizes with (mean, std), fixed for its lifetime."""
+    k = keras()
+    k.utils.set_random_seed(config.seed)
+    std = np.where(np.asarray(std, dtype=np.float64) > 1e-12, std, 1.0)
+    model = k.Sequential([k.layers.InputLayer(input_shape=(n_features,), name="features")])
+    scale = k.layers.Dense(n_features, name=STANDARDIZE, trainable=False)
+    model.add(scale)
+    for i, units in enumerate(config.hidden):
+        model.add(k.layers.Dense(units, activation="relu", name=f"hidden{i + 1}"))
+    model.add(k.layers.Dense(n_labels, activation="softmax", name="probabilities"))
+    scale.set_weights([np.diag(1.0 / std).astype(np.float32), (-np.asarray(mean) / std).astype(np.float32)])
+    return model
+
+
+def standardization(model: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) the model's first layer applies."""
+    w, b = model.get_layer(STANDARDIZE).get_weights()
+    std = 1.0 / np.diag(w).astype(np.float64)
+    return -b.astype(np.float64) * std, std
+
+
+def train(base: Any | None, x: np.ndarray, y: np.ndarray, n_labels: int, config: TrainConfig) -> Any:
+    """A candidate: ``base``'s weights (warm start) or a fresh model, trained on (x, y). ``base`` is untouched."""
+    k = keras()
+    k.utils.set_random_seed(config.seed)
+    if base is None:
+        model = build_model(x.shape[1], n_labels, x.mean(axis=0), x.std(axis=0), config)
+    else:
+        model = k.models.clone_model(base)
+        model.set_weights(base.get_weights())
+    model.compile(optimizer=k.optimizers.Adam(learning_rate=config.learning_rate),
+                  loss="sparse_categorical_crossentropy")
+    if len(y):
+        model.fit(x.astype(np.float32), y.astype(np.int64), epochs=config.epochs, batch_size=config.batch_size,
+                  shuffle=True, verbose=0)
+    return model
+
+
+def predict_proba(model: Any, x: np.ndarray) -> np.ndarray:
+    if len(x) == 0:
+        return np.zeros((0, int(model.output_shape[-1])), dtype=np.float32)
+    out = [np.asarray(model(x[i:i + 65536].astype(np.float32), training=False)) for i in range(0, len(x), 65536)]
+    return np.concatenate(out)
+
+
+def score(model: Any | None, x: np.ndarray, y: np.ndarray, labels: tuple[str, ...]) -> Scores:
+    """Accuracy of ``model`` on (x, y); no model or no rows → accuracy None."""
+    if model is None or len(y) == 0:
+        return Scores(accuracy=None, per_class={lab: None for lab in labels}, n=int(len(y)))
+    pred = np.argmax(predict_proba(model, x), axis=1)
+    per_class: dict[str, float | None] = {}
+    for i, lab in enumerate(labels):
+        mask = y == i
+        per_class[lab] = float((pred[mask] == i).mean()) if mask.any() else None
+    return Scores(accuracy=float((pred == y).mean()), per_class=per_class, n=int(len(y)))
+
+
+def gate(candidate: Scores, current: Scores, tolerance: float, first: bool) -> GateDecision:
+    """Publish the candidate unless it is worse than the current model by more than ``tolerance``."""
+    if first:
+        return GateDecision(True, "first model")
+    if current.accuracy is None or candidate.accuracy is None:
+        return GateDecision(True, "no held-out records")
+    drop = current.accuracy - candidate.accuracy
+    if drop > tolerance:
+        return GateDecision(False, f"worse by {drop:.4f} (tolerance {tolerance})")
+    return GateDecision(True, f"passed ({candidate.accuracy:.4f} vs {current.accuracy:.4f})")
+
+
+def fold(model: Any) -> Any:
+    """The export model: ``standardize`` folded into the first hidden layer (raw features in, same output)."""
+    k = keras()
+    dense = [layer for layer in model.layers if layer.name != STANDARDIZE]
+    mean, std = standardization(model)
+    n_features = len(mean)
+    folded = k.Sequential([k.layers.InputLayer(input_shape=(n_features,), name="features")])
+    for layer in dense:
+        cfg = layer.get_config()
+        cfg["trainable"] = True
+        folded.add(k.layers.Dense.from_config(cfg))
+    w, b = dense[0].get_weights()
+    w64, b64 = w.astype(np.float64), b.astype(np.float64)
+    folded.layers[0].set_weights([(w64 / std[:, None]).astype(np.float32),
+                                  (b64 - (mean / std) @ w64).astype(np.float32)])
+    for src, dst in zip(dense[1:], folded.layers[1:]):
+        dst.set_weights(src.get_weights())
+    return folded
+
+
+def to_h5_bytes(model: Any) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.h5")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "HDF5 is legacy": it is what warm starts read
+            model.save(path, include_optimizer=False, save_format="h5")
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def from_h5_bytes(data: bytes) -> Any:
+    import h5py
+
+    with h5py.File(io.BytesIO(data), "r") as h5:
+        return keras().models.load_model(h5, compile=False)
