@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import numpy as np
+from botocore.exceptions import ClientError
 
 from autotraining.artifacts import VERSION_PATTERN, is_servable_file, model_key
 from autotraining.aws import Aws
 from autotraining.logs import get_logger
-from autotraining.predictor import Predictor
+from autotraining.predictor import Predictor, UnsupportedModel
 from autotraining.registry import STATUS_PUBLISHED, STATUS_REJECTED, Registry
 from autotraining.schema import Schema
 from autotraining.validation import validate_rows
@@ -64,6 +65,7 @@ class ModelCache:
         self._predictor: Predictor | None = None
         self._checked_at: float | None = None
         self._lock = threading.Lock()
+        self._unavailable = ""  # why the newest version could not be loaded (cleared by a successful load)
         self.loads = 0  # how many versions this container has loaded (logged, asserted in tests)
 
     @classmethod
@@ -81,15 +83,29 @@ class ModelCache:
                 latest = self.registry.latest()
                 version = latest.model_version if latest else ""
                 if version and (self._predictor is None or self._predictor.version != version):
-                    started = time.perf_counter()
-                    self._predictor = self.load(version)
-                    self.loads += 1
-                    log.info("model.loaded", version=version, ms=round((time.perf_counter() - started) * 1000, 1))
+                    self._load(version)
                 self._checked_at = now
+            if self._predictor is None and self._unavailable:
+                raise NoModel(self._unavailable)
             if self._predictor is None:
                 raise NoModel("no model has been published yet; upload labeled records and wait for the "
                               "first training round (GET /models shows the history)")
             return self._predictor
+
+    def _load(self, version: str) -> None:
+        started = time.perf_counter()
+        try:
+            predictor = self.load(version)
+        except (ClientError, UnsupportedModel) as exc:
+            # The worker commits a round before it copies the files to models/<version>/ (and repairs
+            # a crash in between at its next start): keep serving the previous model meanwhile.
+            log.warning("model.load_failed", version=version, serving=self._predictor and self._predictor.version,
+                        error=str(exc))
+            self._unavailable = f"model {version} is not available yet ({exc}); retry in a few seconds"
+            return
+        self._predictor, self._unavailable = predictor, ""
+        self.loads += 1
+        log.info("model.loaded", version=version, ms=round((time.perf_counter() - started) * 1000, 1))
 
 
 def read_rows(payload: Any, schema: Schema) -> list[tuple[float, ...]]:

@@ -34,6 +34,7 @@ ENV = {
     "generator_batch": "AUTOTRAINING_GENERATOR_BATCH",
     "log_format": "AUTOTRAINING_LOG_FORMAT",
     "worker_artifact": "AUTOTRAINING_WORKER_ARTIFACT",
+    "api_url": "AUTOTRAINING_API_URL",
     "endpoint_url": "AWS_ENDPOINT_URL",
     "region": "AWS_DEFAULT_REGION",
 }
@@ -69,6 +70,7 @@ class Settings:
     generator_batch: int = 100
     log_format: str = "auto"  # auto | json | console
     worker_artifact: str = ""  # s3://bucket/key of the worker artifact the instance runs (set by the stack)
+    api_url: str = ""  # the HTTP API's base URL, for the CLI's client commands (predict, status, upload)
     endpoint_url: str = ""  # empty: real AWS
     region: str = "us-east-1"
 

@@ -7,15 +7,22 @@ model is published. The model is cached per container (``autotraining.serving.Mo
 """
 from __future__ import annotations
 
-import functools
-from typing import Any
+import os
 
-from autotraining import api
-from autotraining.aws import Aws
-from autotraining.schema import load_schema
-from autotraining.serving import ModelCache, NoModel, predict_rows, read_rows
-from autotraining.settings import Settings
-from autotraining.validation import InvalidInput, parse_json
+# One BLAS thread: a Lambda has one or two vCPUs, and OpenBLAS's thread pool on a busy CPU made
+# a 100k-row forward pass 5-8x slower (scripts/bench_infer.py). Only effective before numpy loads,
+# which is the case when this module is the function's entry point.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import functools  # noqa: E402
+from typing import Any  # noqa: E402
+
+from autotraining import api  # noqa: E402
+from autotraining.aws import Aws  # noqa: E402
+from autotraining.schema import load_schema  # noqa: E402
+from autotraining.serving import ModelCache, NoModel, predict_rows, read_rows  # noqa: E402
+from autotraining.settings import Settings  # noqa: E402
+from autotraining.validation import InvalidInput, parse_json  # noqa: E402
 
 
 def handle(event: dict[str, Any], aws: Aws, cache: ModelCache) -> dict[str, Any]:

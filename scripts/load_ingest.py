@@ -125,7 +125,11 @@ def count_stored(aws: Any, table: str, bucket: str, id_prefix: str) -> tuple[int
 
 
 def discover(emulator_url: str, prefix: str) -> tuple[Any, str, str]:
-    """An Aws for a running emulator and the names of its records table and data bucket."""
+    """An Aws for a running emulator and the names of its records table and data bucket.
+
+    The names come from the emulator's CloudFormation stack ``prefix`` (how the embedded run
+    provisions), else from the default names.
+    """
     from autotraining.aws import Aws
     from autotraining.settings import Settings
 
@@ -133,6 +137,15 @@ def discover(emulator_url: str, prefix: str) -> tuple[Any, str, str]:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     os.environ["AWS_ACCOUNT_ID_ENDPOINT_MODE"] = "disabled"
     aws = Aws(Settings(endpoint_url=emulator_url))
+    try:
+        from autotraining.deploy.template import settings_from_outputs
+
+        stack = aws.client("cloudformation").describe_stacks(StackName=prefix)["Stacks"][0]
+        named = settings_from_outputs({o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
+                                      aws.settings)
+        return Aws(named), named.records_table, named.bucket
+    except Exception as exc:  # no stack: fall back to the default names
+        print(f"  (no CloudFormation stack {prefix!r} in the emulator: {exc!r}; using default names)", flush=True)
     table = f"{prefix}-records"
     buckets = [b["Name"] for b in aws.s3.list_buckets()["Buckets"] if b["Name"].startswith(f"{prefix}-data")]
     if not buckets:

@@ -135,12 +135,16 @@ class PendingQueue:
             self.sqs.change_message_visibility_batch(QueueUrl=self.url, Entries=[
                 {"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": seconds} for n, h in enumerate(chunk)])
 
-    def is_empty(self) -> bool:
-        """No message waiting and none in flight (ours or anyone's)."""
+    def counts(self) -> tuple[int, int]:
+        """(messages waiting, messages in flight — ours or anyone's)."""
         attrs = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=[
             "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-        return int(attrs.get("ApproximateNumberOfMessages", 0)) + int(
-            attrs.get("ApproximateNumberOfMessagesNotVisible", 0)) == 0
+        return int(attrs.get("ApproximateNumberOfMessages", 0)), int(
+            attrs.get("ApproximateNumberOfMessagesNotVisible", 0))
+
+    def is_empty(self) -> bool:
+        """No message waiting and none in flight."""
+        return sum(self.counts()) == 0
 
     def keep_invisible(self, deliveries: list[Delivery]) -> "Heartbeat":
         """A context manager that extends the messages' visibility every third of the timeout."""

@@ -4,7 +4,8 @@
 gather up to ``max_segments`` segment messages (long poll), run a round over them
 (``worker.round.run_round``), and when nothing arrives and the queue is empty for
 ``idle_grace`` seconds, stop the own instance (``worker.selfstop``) and return 0. With
-``once`` it returns as soon as the queue is drained, without stopping anything.
+``once`` it returns as soon as nothing is left to receive (messages other workers hold invisible
+are theirs), without stopping anything.
 """
 from __future__ import annotations
 
@@ -61,12 +62,14 @@ class Worker:
                 with self.queue.keep_invisible(deliveries):
                     self.rounds.append(run_round(self.ctx, deliveries))
                 continue
-            if not self.queue.is_empty():
-                idle.busy()  # messages in flight (another worker, a poison message on its way to the DLQ)
-                continue
-            if self.options.once:
-                log.info("worker.drained", rounds=len(self.rounds))
+            waiting, in_flight = self.queue.counts()
+            if self.options.once and waiting == 0:
+                # Messages in flight belong to another worker (or a dead one, until their timeout).
+                log.info("worker.drained", rounds=len(self.rounds), in_flight=in_flight)
                 return 0
+            if waiting + in_flight:
+                idle.busy()  # another worker's round, a poison message on its way to the DLQ
+                continue
             if idle.expired():
                 log.info("worker.idle", seconds=round(idle.idle_for(), 1), rounds=len(self.rounds))
                 if self.options.stop_instance:

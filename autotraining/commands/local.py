@@ -63,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     from autotraining.cli import UsageError
     from autotraining.local.stack import EmbeddedStack, PortInUse
 
+    if args.port and args.port == args.emulator_port:
+        raise UsageError(f"--port and --emulator-port are both {args.port}; give them different ports")
     if args.schedule <= 0:
         raise UsageError("--schedule must be greater than 0")
     if args.generate and args.generate_every <= 0:

@@ -1,16 +1,112 @@
-"""`autotraining predict`: not built yet (owned by its issue)."""
+"""`autotraining predict`: predictions from the running API for rows in a file or on stdin.
+
+Rows are CSV (a header line naming the features), JSON Lines, or a JSON array (or
+``{"rows": [...]}``) of feature objects; they are sent to ``POST /predict`` in chunks. Output
+is a table (features, predicted label, every label's probability) or the API's JSON.
+Invalid rows are reported by their line in the input.
+"""
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from typing import Any
 
-HELP = "predict (not built yet)"
+HELP = "predict labels for rows from a file or stdin through the API"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("file", nargs="?", default="-", metavar="FILE",
+                        help="rows to predict: CSV with a header, JSON Lines or a JSON array; '-' reads stdin")
+    parser.add_argument("--api", default=argparse.SUPPRESS,
+                        help="base URL of the API, e.g. http://127.0.0.1:8080; when not given, $AUTOTRAINING_API_URL")
+    parser.add_argument("--format", choices=("table", "json"), default="table",
+                        help="table: one line per row; json: the API's answer")
+    parser.add_argument("--chunk", type=int, default=1000, help="rows per request")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each request")
+
+
+def api_url(args: argparse.Namespace) -> str:
+    from autotraining.cli import UsageError
+    from autotraining.settings import Settings, SettingsError
+
+    try:
+        url = getattr(args, "api", "") or Settings.from_env().api_url
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+    if not url:
+        raise UsageError("give the API's URL with --api URL (or set AUTOTRAINING_API_URL)")
+    return str(url)
 
 
 def run(args: argparse.Namespace) -> int:
     from autotraining.cli import UsageError
+    from autotraining.client import ApiClient, ApiError, read_rows
 
-    raise UsageError("'predict' is not built yet")
+    if args.chunk < 1:
+        raise UsageError("--chunk must be at least 1")
+    name = "stdin" if args.file == "-" else args.file
+    try:
+        text = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()
+    except OSError as exc:
+        raise UsageError(f"cannot read {name}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{name} is not UTF-8 text") from None
+    try:
+        data = read_rows(text, name)
+        client = ApiClient(api_url(args), timeout=args.timeout)
+    except (ValueError, ApiError) as exc:
+        raise UsageError(str(exc)) from None
+    versions: list[str] = []
+    predictions: list[dict[str, Any]] = []
+    for start in range(0, len(data.rows), args.chunk):
+        try:
+            answer = client.predict(list(data.rows[start:start + args.chunk]))
+        except ApiError as exc:
+            raise UsageError(_describe(exc, name, data.lines, start)) from None
+        versions.append(answer["version"])
+        predictions.extend(answer["predictions"])
+    if len(set(versions)) > 1:  # the model moved while we were sending: say which row got which
+        chunk_version = [v for v in versions for _ in range(args.chunk)]
+        for i, p in enumerate(predictions):
+            p["version"] = chunk_version[i]
+    if args.format == "json":
+        json.dump({"version": versions[-1] if versions else None, "predictions": predictions}, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(format_table(list(data.rows), predictions, versions))
+    return 0
+
+
+def _describe(exc: Any, name: str, lines: tuple[int, ...], offset: int) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    errors = body.get("errors") or []
+    if exc.status in (400, 413) and errors:
+        parts = []
+        for e in errors[:5]:
+            where = f"line {lines[offset + e['index']]}" if isinstance(e.get("index"), int) else name
+            parts.append(f"{where}" + (f" field {e['field']!r}" if e.get("field") else "") + f": {e['message']}")
+        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+        return f"{name}: " + "; ".join(parts) + more
+    return str(exc)
+
+
+def format_table(rows: list[dict[str, Any]], predictions: list[dict[str, Any]], versions: list[str]) -> str:
+    if not predictions:
+        return "no rows\n"
+    labels = list(predictions[0]["probabilities"])
+    features = [k for k in rows[0] if k not in ("id", "label")]
+    header = ["#", *features, "label", *[f"p({lb})" for lb in labels]]
+    body = []
+    for i, (row, p) in enumerate(zip(rows, predictions), start=1):
+        body.append([str(i), *[_cell(row.get(f)) for f in features], p["label"],
+                     *[f"{p['probabilities'][lb]:.4f}" for lb in labels]])
+    widths = [max(len(h), *(len(r[j]) for r in body)) for j, h in enumerate(header)]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(header, widths))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in body]
+    model = ", ".join(dict.fromkeys(versions))
+    return "\n".join(lines) + f"\nmodel version {model}, {len(predictions)} rows\n"
+
+
+def _cell(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)

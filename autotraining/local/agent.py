@@ -19,7 +19,8 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from autotraining.aws import Aws
 from autotraining.logs import get_logger
@@ -67,7 +68,7 @@ class InstanceAgent:
         self.boots = 0  # times the instance was seen to start
 
     # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> "InstanceAgent":
+    def start(self) -> InstanceAgent:
         self._thread = threading.Thread(target=self._run, name="instance-agent", daemon=True)
         self._thread.start()
         return self

@@ -25,9 +25,10 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from autotraining.api import CORS_HEADERS, ROUTES
@@ -239,7 +240,7 @@ class Gateway(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "Gateway":
+    def start(self) -> Gateway:
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="gateway", daemon=True)
         self._thread.start()
@@ -264,6 +265,9 @@ class Gateway(ThreadingHTTPServer):
         except HandlerMissing as exc:
             log.warning("gateway.handler_missing", route=route.route_key, handler=str(exc))
             return json_error(501, f"handler {exc} is not built yet")
+        except Exception:  # the module exists but fails to import: a broken deployment, not a crash
+            log.exception("gateway.handler_import_failed", route=route.route_key)
+            return json_error(500, "Internal Server Error")
         event = build_event(method, target, headers, body, route, params, source_ip)
         started = time.perf_counter()
         try:

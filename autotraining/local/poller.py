@@ -19,9 +19,10 @@ from __future__ import annotations
 import importlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_when_event_set, wait_exponential
 
@@ -113,7 +114,7 @@ class StreamPoller:
         self._idle_cond = threading.Condition()
 
     # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> "StreamPoller":
+    def start(self) -> StreamPoller:
         self._thread = threading.Thread(target=self._run, name="stream-poller", daemon=True)
         self._thread.start()
         return self

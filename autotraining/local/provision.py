@@ -1,49 +1,61 @@
-"""Create the stack's resources in an emulator and return the settings that name them.
+"""Create the stack's resources in an emulator from the CloudFormation template; return Settings.
 
-This is the embedded run's stand-in for the CloudFormation stack. (The deploy issue replaces
-the body with a deploy of ``deploy/cloudformation/template.yaml`` into the emulator, keeping
-this function's signature.)
+The embedded run's resources come from ``deploy/cloudformation/template.yaml``, deployed into
+moto's CloudFormation exactly like ``autotraining deploy`` does on AWS: the code artifacts are
+built and uploaded to an artifact bucket first (the Lambda bundle without its vendored numpy:
+the emulator stores Lambda code but never runs it), then the stack is created and ``Settings``
+are built from its outputs. Only what moto cannot run is left out (``template.for_emulator``:
+event source mappings, alarms, the HTTP API and whatever refers to them); the embedded poller,
+gateway and scheduler stand in for them. The instance is stopped after creation: on AWS the
+worker stops itself when idle, which is how it ends up normally stopped.
+
+``create_stack`` is used rather than a change set because moto fills in a stack's outputs only
+on ``create_stack``; the change-set flow itself is tested in tests/deploy/test_stack_moto.py.
 """
 from __future__ import annotations
 
-import json
+import functools
+import warnings
+from pathlib import Path
 
 from autotraining.aws import Aws
+from autotraining.deploy import bundle, template
+from autotraining.deploy.stack import DeployError, ensure_artifact_bucket
 from autotraining.settings import Settings
 
-DLQ_MAX_RECEIVES = 3
+DLQ_MAX_RECEIVES = 3  # the template's maxReceiveCount
 QUEUE_VISIBILITY_SECONDS = 120
 
 
+@functools.lru_cache(maxsize=4)
+def _emulator_template(path: Path, mtime_ns: int) -> str:
+    return template.to_json(template.for_emulator(template.load_template(path)))
+
+
+def emulator_template_body(path: Path = template.TEMPLATE_PATH) -> str:
+    """The template moto gets, as JSON (cached while the file is unchanged)."""
+    return _emulator_template(path, path.stat().st_mtime_ns)
+
+
 def provision(aws: Aws, prefix: str = "autotraining") -> Settings:
-    """Create tables, bucket, queues and the (stopped) instance; return settings naming them."""
+    """Deploy the template into the emulator as stack ``prefix``; return settings naming its resources."""
     s = aws.settings
-    ddb, s3, sqs, ec2 = aws.dynamodb, aws.s3, aws.sqs, aws.ec2
-    records_table, models_table = f"{prefix}-records", f"{prefix}-models"
-    ddb.create_table(TableName=records_table, BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                     StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
-    ddb.create_table(TableName=models_table, BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
-    bucket = f"{prefix}-data-{aws.settings.region}"
-    if s.region == "us-east-1":
-        s3.create_bucket(Bucket=bucket)
-    else:
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": s.region})
-    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
-        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
-    dlq_url = sqs.create_queue(QueueName=f"{prefix}-pending-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue_url = sqs.create_queue(QueueName=f"{prefix}-pending", Attributes={
-        "VisibilityTimeout": str(QUEUE_VISIBILITY_SECONDS),
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(DLQ_MAX_RECEIVES)}),
-    })["QueueUrl"]
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    instance_id = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.small",
-                                    TagSpecifications=[{"ResourceType": "instance", "Tags": [
-                                        {"Key": "Name", "Value": f"{prefix}-worker"}]}])["Instances"][0]["InstanceId"]
-    ec2.stop_instances(InstanceIds=[instance_id])
-    return s.replace(records_table=records_table, models_table=models_table, bucket=bucket, queue_url=queue_url,
-                     dlq_url=dlq_url, instance_id=instance_id, starter_function=f"{prefix}-starter")
+    artifact_bucket = f"{prefix}-artifacts-{s.region}"
+    ensure_artifact_bucket(aws.s3, artifact_bucket, s.region)
+    code = bundle.lambda_bundle(with_dependencies=False)
+    worker = bundle.worker_artifact()
+    for artifact in (code, worker):
+        bundle.upload(aws.s3, artifact_bucket, artifact)
+    parameters = {"CodeBucket": artifact_bucket, "CodeKey": code.key, "WorkerArtifactKey": worker.key,
+                  "QueueVisibilityTimeout": str(QUEUE_VISIBILITY_SECONDS)}
+    cfn = aws.client("cloudformation")
+    with warnings.catch_warnings():  # moto warns about each type it skips (bucket policy, metric filter)
+        warnings.simplefilter("ignore")
+        cfn.create_stack(StackName=prefix, TemplateBody=emulator_template_body(), Capabilities=["CAPABILITY_IAM"],
+                         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])
+    stack = cfn.describe_stacks(StackName=prefix)["Stacks"][0]
+    if stack["StackStatus"] != "CREATE_COMPLETE":
+        raise DeployError(f"emulator stack {prefix} is {stack['StackStatus']}: {stack.get('StackStatusReason', '')}")
+    settings = template.settings_from_outputs({o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}, s)
+    aws.ec2.stop_instances(InstanceIds=[settings.instance_id])
+    return settings

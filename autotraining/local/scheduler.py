@@ -15,7 +15,8 @@ import threading
 import time
 import urllib.request
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from autotraining.aws import Aws
 from autotraining.generator import generate
@@ -73,7 +74,7 @@ class Scheduler:
         self.starter_calls = 0
         self.generator_calls = 0
 
-    def start(self) -> "Scheduler":
+    def start(self) -> Scheduler:
         self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
         self._thread.start()
         return self

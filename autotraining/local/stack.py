@@ -25,8 +25,9 @@ import os
 import socket
 import sys
 import urllib.request
+from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, Sequence
+from typing import Any
 
 from autotraining.aws import Aws
 from autotraining.invoke import set_local_invoker
@@ -94,7 +95,7 @@ class EmbeddedStack:
         self._started = False
 
     # -- context manager -------------------------------------------------------------------
-    def __enter__(self) -> "EmbeddedStack":
+    def __enter__(self) -> EmbeddedStack:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -102,7 +103,7 @@ class EmbeddedStack:
         self.stop()
 
     # -- start -----------------------------------------------------------------------------
-    def start(self) -> "EmbeddedStack":
+    def start(self) -> EmbeddedStack:
         """Start everything; on any failure, stop what was started and re-raise."""
         check_port_free(self.emulator_port, "emulator")
         check_port_free(self.port, "API")
@@ -115,8 +116,6 @@ class EmbeddedStack:
         return self
 
     def _start(self) -> None:
-        from moto.server import ThreadedMotoServer
-
         from autotraining.local.agent import InstanceAgent, worker_command
         from autotraining.local.gateway import Gateway
         from autotraining.local.poller import StreamPoller
@@ -124,8 +123,11 @@ class EmbeddedStack:
         from autotraining.local.scheduler import Scheduler
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
-        self._server = ThreadedMotoServer(ip_address=HOST, port=self.emulator_port, verbose=False)
+        self._server = _EmulatorServer(ip_address=HOST, port=self.emulator_port, verbose=False)
         self._server.start()
+        if self._server.error is not None:
+            failed, self._server = self._server, None
+            raise PortInUse(f"emulator port {self.emulator_port} on {HOST} cannot be used: {failed.error}")
         host, port = self._server.get_host_and_port()
         self.emulator_url = f"http://{host}:{port}"
         _reset_emulator(self.emulator_url)  # moto's state is per process: start from nothing
@@ -140,7 +142,12 @@ class EmbeddedStack:
         self._set_env({"AWS_DEFAULT_REGION": base.region, "AWS_REGION": base.region})
         provisioned = provision(Aws(base))
 
-        self.gateway = Gateway(HOST, self.port)
+        try:
+            self.gateway = Gateway(HOST, self.port)
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                raise PortInUse(f"API port {self.port} on {HOST} is already in use") from None
+            raise
         self.api_url = self.gateway.url
         self.settings = provisioned.replace(upload_url=f"{self.api_url}/records")
         self.aws = Aws(self.settings)
@@ -156,7 +163,8 @@ class EmbeddedStack:
             self.scheduler = Scheduler(self.aws, self.api_url, schedule_seconds=self.schedule_seconds,
                                        generate=self.generate, generate_every=self.generate_every).start()
         if self.run_agent:
-            env = {**os.environ, **self.settings.to_env(), "TF_USE_LEGACY_KERAS": "1", "PYTHONUNBUFFERED": "1"}
+            env = {"TF_CPP_MIN_LOG_LEVEL": "2", **os.environ, **self.settings.to_env(), "TF_USE_LEGACY_KERAS": "1",
+                   "PYTHONUNBUFFERED": "1"}
             self.agent = InstanceAgent(self.aws, self.settings.instance_id,
                                        self.worker_command or worker_command(self.idle_grace), env=env,
                                        boot_delay=self.boot_delay).start()
@@ -224,6 +232,36 @@ class EmbeddedStack:
             else:
                 os.environ[key] = value
         self._saved_env = {}
+
+
+def _emulator_server_class() -> Any:
+    from moto.server import ThreadedMotoServer
+
+    class EmulatorServer(ThreadedMotoServer):  # type: ignore[misc]
+        """moto's threaded server, except that a failed bind is reported instead of hanging ``start()``.
+
+        (``ThreadedMotoServer.start`` waits for a ready event its thread never sets when the bind
+        fails; this relies on that private layout of the pinned moto 5.2.)
+        """
+
+        error: BaseException | None = None
+
+        def _server_entry(self) -> None:
+            try:
+                super()._server_entry()
+            except BaseException as exc:
+                self.error = exc
+                self._server_ready_event.set()
+
+        def stop(self) -> None:
+            if self.error is None:
+                super().stop()
+
+    return EmulatorServer
+
+
+def _EmulatorServer(**kwargs: Any) -> Any:  # noqa: N802 (a class made lazily: moto is heavy to import)
+    return _emulator_server_class()(**kwargs)
 
 
 def _run_starter(event: dict[str, Any]) -> Any:

@@ -218,7 +218,9 @@
     try {
       let meta = null;
       try { meta = await getJSON(`${base}/metadata.json`); } catch (e) { meta = null; }
+      const started = performance.now();
       const model = await tf.loadLayersModel(`${base}/model.json`);
+      $('prediction').setAttribute('data-load-ms', (performance.now() - started).toFixed(1));
       const names = state.features.map((f) => f.name);
       const order = meta && Array.isArray(meta.feature_names) ? meta.feature_names.map((n) => names.indexOf(n)) : names.map((_, i) => i);
       if (order.some((i) => i < 0)) throw new Error('the model expects features the schema does not have');
@@ -298,7 +300,9 @@
         rows.push(row);
       }
     }
+    const started = performance.now();
     const out = predictRows(rows);
+    const predictMs = performance.now() - started;
     const nl = state.modelLabels.length;
     const idx = labelIndexes();
 
@@ -386,7 +390,24 @@
     canvas.setAttribute('data-cells', String(MAP_ROWS * MAP_COLS));
     canvas.setAttribute('data-label-counts', JSON.stringify(counts));
     canvas.setAttribute('data-version', state.modelVersion);
+    canvas.setAttribute('data-predict-ms', predictMs.toFixed(2));
     canvas.setAttribute('data-state', 'ready');
+  }
+
+  function drawMapPlaceholder(text) {
+    const canvas = $('comfort-map');
+    const ctx = canvas.getContext('2d');
+    const dpr = window.devicePixelRatio || 1;
+    canvas.width = Math.round(MAP_W * dpr);
+    canvas.height = Math.round(MAP_H * dpr);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.fillStyle = '#f1f5f9';
+    ctx.fillRect(0, 0, MAP_W, MAP_H);
+    ctx.fillStyle = '#617083';
+    ctx.font = '13px system-ui, "Liberation Sans", sans-serif';
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'middle';
+    ctx.fillText(text, MAP_W / 2, MAP_H / 2);
   }
 
   // ---------- history: chart, table, summary ----------
@@ -580,6 +601,7 @@
     buildInputs();
     buildProbabilities();
     buildMapControls();
+    drawMapPlaceholder('The map appears when the first model is published.');
     refresh(true);
   }
 

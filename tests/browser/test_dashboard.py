@@ -80,7 +80,7 @@ def published(stack: Any) -> dict[str, Any]:
     from serving_fixtures import commit_rejected, export_model, publish
 
     schema = load_schema(stack.settings.schema_file)
-    first, second = export_model(schema, seed=0, epochs=2), export_model(schema, seed=3)
+    first, second = export_model(schema), export_model(schema, seed=3)
     publish(stack.aws, schema, first, records_seen=1500, new_records=1500, holdout_accuracy=0.81)
     publish(stack.aws, schema, second, records_seen=3000, new_records=1500, holdout_accuracy=0.9,
             prequential_accuracy=0.8)
@@ -160,6 +160,23 @@ def corner_inputs(schema: Schema) -> list[dict[str, float]]:
             row[f.name] = float(round(v)) if f.type == "integer" else round(v, 3)
         out.append(row)
     return out
+
+
+def test_page_before_the_first_model_says_so(browser_context: Any, stack: Any) -> None:
+    # Runs first in this module, before the `published` fixture commits any round.
+    from autotraining.registry import Registry
+
+    assert Registry(stack.aws.dynamodb, stack.settings.models_table).latest() is None, "run before publishing"
+    p = browser_context.new_page()
+    try:
+        p.goto(stack.api_url + "/")
+        p.wait_for_selector('#status[data-state="live"]', timeout=WAIT_MS)
+        p.wait_for_function("() => document.querySelector('#model-status').textContent.includes('No model')")
+        assert p.get_attribute("#prediction", "data-state") == "waiting"
+        assert p.locator("#rounds tbody tr").count() == 0
+        assert p.locator(".feature").count() == len(load_schema(stack.settings.schema_file).features)
+    finally:
+        p.close()
 
 
 def test_page_probabilities_match_server_predictions(page: Any, stack: Any, published: dict[str, Any]) -> None:

@@ -15,15 +15,18 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
+from autotraining.aws import Aws
 from autotraining.generator import generate
 from autotraining.local.stack import EmbeddedStack
 from autotraining.schema import Schema, load_schema
 from autotraining.segments import LOG_PREFIX, SegmentRef, decode_segment
+from autotraining.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -182,8 +185,10 @@ def test_local_command_prints_urls_serves_and_stops_on_sigterm() -> None:
         one = [r.to_log_dict(schema) for r in generate(schema, 1, seed=23, id_prefix="cli-")]
         status, body = _post(urls["API"], json.dumps(one))
         assert status == 201 and body["ids"] == ["cli-00000000"]
-        with urllib.request.urlopen(f"{urls['Emulator']}/moto-api/data.json", timeout=10) as resp:
-            assert resp.status == 200  # the emulator answers on its printed URL
+        emulator = Aws(Settings(endpoint_url=urls["Emulator"]))  # the emulator answers on its printed URL
+        items = emulator.dynamodb.get_item(TableName="autotraining-records", Key={"id": {"S": "cli-00000000"}},
+                                           ConsistentRead=True)
+        assert items["Item"]["label"]["S"] == one[0]["label"]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:

@@ -203,3 +203,24 @@ def test_tensorflow_is_not_imported_after_the_handler_answered(moto_server_url, 
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result == {"status": 200, "heavy": [], "n": 5}
+
+
+def test_a_committed_version_whose_files_are_not_promoted_yet_keeps_the_previous_model(aws, schema):
+    """The worker commits before it copies files to models/<version>/: serve the old model meanwhile."""
+    clock = FakeClock()
+    cache = _cache(aws, clock)
+    status, _ = _predict(aws, cache, _rows(schema, 1))
+    assert status == 503
+    first = publish(aws, schema, export_model(schema))
+    clock.now += aws.settings.model_cache_seconds
+    assert _predict(aws, cache, _rows(schema, 1))[1]["version"] == first.version
+    clock.now += aws.settings.model_cache_seconds
+    registry = Registry(aws.dynamodb, aws.settings.models_table)
+    pending = first.__class__(**{**first.to_dict(), "segments": (), "version": "000002", "parent": first.version,
+                                 "model_version": "000002"})
+    registry.commit_round(first.version, pending)  # committed, files not in models/000002/ yet
+    status, answer = _predict(aws, cache, _rows(schema, 2))
+    assert status == 200 and answer["version"] == first.version
+    fresh = _cache(aws)  # a new container with nothing to fall back on answers 503, not 500
+    status, answer = _predict(aws, fresh, _rows(schema, 1))
+    assert status == 503 and "model 000002 is not available yet" in answer["message"]
