@@ -36,6 +36,7 @@ demo: install
 	$(VENV)/bin/autotraining local --generate
 
 test: install
+	$(VENV)/bin/cfn-lint deploy/cloudformation/template.yaml
 	$(VENV)/bin/python -m pytest
 
 test-fast: install

@@ -134,6 +134,6 @@ def read_rows(text: str, name: str = "input") -> InputRows:
             continue
         if len(record) != len(header):
             raise ValueError(f"{name} line {reader.line_num}: {len(record)} values for {len(header)} columns")
-        rows.append({h: (c.strip() if h in ("id", "label") else _number(c)) for h, c in zip(header, record)})
+        rows.append({h: (c.strip() if h in ("id", "label") else _number(c)) for h, c in zip(header, record, strict=False)})
         lines.append(reader.line_num)
     return InputRows(tuple(rows), tuple(lines))

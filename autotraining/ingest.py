@@ -10,6 +10,7 @@ idempotent, and the ids already written are skipped.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,10 @@ log = get_logger(__name__)
 
 WRITE_CHUNK = 25  # BatchWriteItem's limit per call
 READ_CHUNK = 100  # BatchGetItem's limit per call
+# Chunks of one request are written on this many threads (boto3 clients are thread-safe): a
+# 1,000-record request is 40 latency-bound calls. Two overlap them without thrashing a busy
+# host (scripts/bench_ingest.py, 1 and 4 clients: 2 beat 1 and 4; numbers in docs/ingest.md).
+WRITE_THREADS = 2
 # DynamoDB errors that mean "try again later", not "this request is wrong".
 TRANSIENT_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException",
                              "RequestLimitExceeded", "InternalServerError", "ServiceUnavailable"})
@@ -65,8 +70,14 @@ def accept_records(aws: Aws, schema: Schema, payload: Any, max_rows: int = 1000,
     try:
         stored = _stored_ids(aws.dynamodb, table, [r.id for r in records], retry)
         new = [r for r in records if r.id not in stored]
-        for start in range(0, len(new), WRITE_CHUNK):
-            _write_chunk(aws.dynamodb, table, new[start:start + WRITE_CHUNK], schema, retry)
+        chunks = [new[start:start + WRITE_CHUNK] for start in range(0, len(new), WRITE_CHUNK)]
+        if len(chunks) <= 1:
+            for chunk in chunks:
+                _write_chunk(aws.dynamodb, table, chunk, schema, retry)
+        else:
+            with ThreadPoolExecutor(min(WRITE_THREADS, len(chunks))) as pool:
+                for _ in pool.map(lambda chunk: _write_chunk(aws.dynamodb, table, chunk, schema, retry), chunks):
+                    pass  # re-raises the first chunk's error
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code in TRANSIENT_CODES:

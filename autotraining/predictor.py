@@ -35,8 +35,9 @@ functional model whose layers form one chain. Anything else is refused with
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -209,7 +210,7 @@ class Predictor:
 
     @classmethod
     def from_bytes(cls, model_json: bytes | str, shards: Mapping[str, bytes],
-                   metadata_json: bytes | str | None = None) -> "Predictor":
+                   metadata_json: bytes | str | None = None) -> Predictor:
         """From the artifact's bytes: ``model.json``, ``{shard file name: bytes}``, ``metadata.json``."""
         try:
             model = json.loads(model_json)
@@ -255,7 +256,7 @@ class Predictor:
         return cls(layers, feature_names, labels, version=str(metadata.get("version", "")), metadata=metadata)
 
     @classmethod
-    def from_s3(cls, s3: Any, bucket: str, version: str) -> "Predictor":
+    def from_s3(cls, s3: Any, bucket: str, version: str) -> Predictor:
         """Load ``models/<version>/`` (model.json, the shards it names, metadata.json) from S3."""
         def get(filename: str) -> bytes:
             return s3.get_object(Bucket=bucket, Key=model_key(version, filename))["Body"].read()  # type: ignore[no-any-return]

@@ -16,8 +16,9 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 from botocore.exceptions import ClientError
@@ -69,7 +70,7 @@ class ModelCache:
         self.loads = 0  # how many versions this container has loaded (logged, asserted in tests)
 
     @classmethod
-    def for_aws(cls, aws: Aws) -> "ModelCache":
+    def for_aws(cls, aws: Aws) -> ModelCache:
         """The cache a container keeps: registry and bucket from ``aws.settings``."""
         s = aws.settings
         return cls(Registry(aws.dynamodb, s.models_table), lambda v: Predictor.from_s3(aws.s3, s.bucket, v),
@@ -126,7 +127,7 @@ def predict_rows(rows: list[tuple[float, ...]], schema: Schema, predictor: Predi
     predictions = []
     for p in proba:
         best = max(range(len(p)), key=p.__getitem__)
-        predictions.append({"label": labels[best], "probabilities": dict(zip(labels, p))})
+        predictions.append({"label": labels[best], "probabilities": dict(zip(labels, p, strict=False))})
     return {"version": predictor.version, "predictions": predictions}
 
 
@@ -171,7 +172,7 @@ class ModelProxy:
         self.presign_seconds = presign_seconds
 
     @classmethod
-    def for_aws(cls, aws: Aws) -> "ModelProxy":
+    def for_aws(cls, aws: Aws) -> ModelProxy:
         s = aws.settings
         return cls(Registry(aws.dynamodb, s.models_table), aws.s3_presigner, s.bucket, s.presign_seconds)
 

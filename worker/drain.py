@@ -100,6 +100,9 @@ class PendingQueue:
                                             MessageSystemAttributeNames=["ApproximateReceiveCount"])
             messages = resp.get("Messages", [])
             fresh = [m for m in messages if m["MessageId"] not in seen_ids]
+            # Seen again in this gather: a poison message we just handed back. Hand it back
+            # again (each receive counts towards the DLQ) and stop gathering.
+            self.release_handles([m["ReceiptHandle"] for m in messages if m["MessageId"] in seen_ids])
             if not fresh:
                 break
             for m in fresh:

@@ -74,8 +74,12 @@ class GateDecision:
 
 
 def keras() -> Any:
+    import logging
+
     import tf_keras
 
+    # tf_keras warns "compiled metrics have yet to be built" on every warm-start load: noise.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     return tf_keras
 
 

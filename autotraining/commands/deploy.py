@@ -14,15 +14,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stack-name", required=True,
                         help="CloudFormation stack name (also the prefix of the tables, queues and functions)")
     parser.add_argument("--region", default=None,
-                        help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION / the profile's region)")
+                        help="AWS region (None: AWS_REGION or AWS_DEFAULT_REGION, else us-east-1)")
     parser.add_argument("--endpoint-url", default=None,
-                        help="AWS endpoint to talk to instead of AWS, e.g. the emulator http://127.0.0.1:5000")
+                        help="endpoint to talk to instead of AWS, e.g. the emulator http://127.0.0.1:5000 (None: AWS)")
     parser.add_argument("--parameter", "-p", action="append", default=[], metavar="KEY=VALUE",
                         help="template parameter (repeatable), e.g. --parameter InstanceType=t3.medium; "
                              "parameters not given keep their previous value on an update")
     parser.add_argument("--artifact-bucket", default=None,
                         help="private bucket for the code artifacts and the template, created when missing "
-                             "(default: <stack-name>-artifacts-<account>-<region>)")
+                             "(None: <stack-name>-artifacts-<account>-<region>)")
     parser.add_argument("--dry-run", action="store_true",
                         help="create and print the change set, then delete it without executing")
     parser.add_argument("--poll-seconds", type=float, default=5.0,

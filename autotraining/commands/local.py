@@ -55,8 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--generate-every", type=_non_negative, default=5.0, metavar="SECONDS",
                         help="period of the generator when --generate is on, in seconds")
     parser.add_argument("--start-threshold", type=_positive_int, default=None,
-                        help="pending log segments that make the stream handler start the instance "
-                             "(default: the setting AUTOTRAINING_START_THRESHOLD, else 1)")
+                        help="pending log segments that make the stream handler start the instance; "
+                             "None: the setting AUTOTRAINING_START_THRESHOLD, else 1")
 
 
 def run(args: argparse.Namespace) -> int:

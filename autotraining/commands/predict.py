@@ -42,6 +42,7 @@ def api_url(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     from autotraining.cli import UsageError
     from autotraining.client import ApiClient, ApiError, read_rows
+    from autotraining.schema import RESERVED_FIELDS
 
     if args.chunk < 1:
         raise UsageError("--chunk must be at least 1")
@@ -57,11 +58,15 @@ def run(args: argparse.Namespace) -> int:
         client = ApiClient(api_url(args), timeout=args.timeout)
     except (ValueError, ApiError) as exc:
         raise UsageError(str(exc)) from None
+    # id, label and created are not features: keep them here (a given label is compared with the
+    # prediction in the table), send the rest, so `autotraining generate | autotraining predict` works.
+    sendable = [{k: v for k, v in row.items() if k not in RESERVED_FIELDS} if isinstance(row, dict) else row
+                for row in data.rows]
     versions: list[str] = []
     predictions: list[dict[str, Any]] = []
-    for start in range(0, len(data.rows), args.chunk):
+    for start in range(0, len(sendable), args.chunk):
         try:
-            answer = client.predict(list(data.rows[start:start + args.chunk]))
+            answer = client.predict(sendable[start:start + args.chunk])
         except ApiError as exc:
             raise UsageError(_describe(exc, name, data.lines, start)) from None
         versions.append(answer["version"])
@@ -95,17 +100,23 @@ def format_table(rows: list[dict[str, Any]], predictions: list[dict[str, Any]], 
     if not predictions:
         return "no rows\n"
     labels = list(predictions[0]["probabilities"])
-    features = [k for k in rows[0] if k not in ("id", "label")]
-    header = ["#", *features, "label", *[f"p({lb})" for lb in labels]]
+    features = [k for k in rows[0] if k not in ("id", "label", "created")]
+    given = any("label" in row for row in rows)
+    header = ["#", *features, *(["given"] if given else []), "label", *[f"p({lb})" for lb in labels]]
     body = []
-    for i, (row, p) in enumerate(zip(rows, predictions), start=1):
-        body.append([str(i), *[_cell(row.get(f)) for f in features], p["label"],
-                     *[f"{p['probabilities'][lb]:.4f}" for lb in labels]])
+    for i, (row, p) in enumerate(zip(rows, predictions, strict=False), start=1):
+        body.append([str(i), *[_cell(row.get(f)) for f in features], *([str(row.get("label", ""))] if given else []),
+                     p["label"], *[f"{p['probabilities'][lb]:.4f}" for lb in labels]])
     widths = [max(len(h), *(len(r[j]) for r in body)) for j, h in enumerate(header)]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(header, widths))]
-    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in body]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(header, widths, strict=False))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=False)) for r in body]
     model = ", ".join(dict.fromkeys(versions))
-    return "\n".join(lines) + f"\nmodel version {model}, {len(predictions)} rows\n"
+    summary = f"model version {model}, {len(predictions)} rows"
+    labeled = [(row["label"], p["label"]) for row, p in zip(rows, predictions, strict=False) if "label" in row]
+    if labeled:
+        right = sum(a == b for a, b in labeled)
+        summary += f", {right}/{len(labeled)} given labels predicted ({100 * right / len(labeled):.1f}%)"
+    return "\n".join(lines) + f"\n{summary}\n"
 
 
 def _cell(value: Any) -> str:

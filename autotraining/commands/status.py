@@ -72,8 +72,8 @@ def format_table(rounds: list[dict[str, Any]]) -> str:
                      str(r.get("new_records", 0)), _pct(r.get("prequential_accuracy")),
                      _pct(r.get("holdout_accuracy")), str(r.get("gate") or ""), f"{float(r.get('duration_s') or 0):.1f}"])
     widths = [max(len(h), *(len(row[j]) for row in rows)) for j, h in enumerate(header)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(header, widths)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(header, widths, strict=False)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip() for row in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -89,10 +89,10 @@ def plot_history(rounds: list[dict[str, Any]], path: str) -> None:
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     for key, label, style in (("holdout_accuracy", "held-out accuracy", "o-"),
                               ("prequential_accuracy", "prequential accuracy", "s--")):
-        pts = [(v, float(r[key])) for v, r in zip(x, ordered) if r.get(key) is not None]
+        pts = [(v, float(r[key])) for v, r in zip(x, ordered, strict=False) if r.get(key) is not None]
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label)
-    rejected = [(v, float(r["holdout_accuracy"])) for v, r in zip(x, ordered)
+    rejected = [(v, float(r["holdout_accuracy"])) for v, r in zip(x, ordered, strict=False)
                 if r.get("status") == "rejected" and r.get("holdout_accuracy") is not None]
     if rejected:
         ax.plot([p[0] for p in rejected], [p[1] for p in rejected], "rx", markersize=10, mew=2,

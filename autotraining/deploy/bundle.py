@@ -27,9 +27,10 @@ import subprocess
 import sys
 import tarfile
 import zipfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -222,13 +223,33 @@ def _targz(files: Iterable[tuple[str, bytes]]) -> bytes:
     return out.getvalue()
 
 
+_built: dict[tuple[Any, ...], Artifact] = {}
+
+
+def _fingerprint(root: Path) -> str:
+    """Changes whenever a project file that goes into the bundle changes (paths and contents)."""
+    digest = hashlib.sha256()
+    for rel, data in _project_files(root):
+        digest.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
+    return digest.hexdigest()
+
+
 def lambda_bundle(root: Path = PROJECT_ROOT, with_dependencies: bool = True,
                   cache_dir: Path | None = None) -> Artifact:
     """The zip every function of the stack runs (``handlers.<module>.handler``).
 
     ``with_dependencies=False`` leaves out numpy & co: for the emulator, which stores Lambda
-    code but never runs it.
+    code but never runs it. Built once per process while the project's files are unchanged.
     """
+    key = (str(root), with_dependencies, str(cache_dir), _fingerprint(root))
+    if key not in _built:
+        if len(_built) >= 4:
+            _built.pop(next(iter(_built)))
+        _built[key] = _build_lambda_bundle(root, with_dependencies, cache_dir)
+    return _built[key]
+
+
+def _build_lambda_bundle(root: Path, with_dependencies: bool, cache_dir: Path | None) -> Artifact:
     files = _project_files(root)
     if not any(rel.startswith("handlers/") for rel, _ in files):
         raise BundleError(f"no handlers/ package under {root}")

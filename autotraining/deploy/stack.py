@@ -8,8 +8,9 @@ set with no changes is reported and deleted, not executed. ``dry_run`` stops aft
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -255,13 +256,14 @@ def deploy(aws: Any, request: DeployRequest, echo: Echo = print) -> DeployResult
     from autotraining.deploy import bundle, template
 
     region = aws.settings.region
+    doc = template.load_template()
+    _parameters(doc.get("Parameters", {}), request.parameters, None)  # refuse unknown names before building
     if ensure_artifact_bucket(aws.s3, request.artifact_bucket, region):
         echo(f"Created artifact bucket {request.artifact_bucket}")
     artifacts = [bundle.lambda_bundle(with_dependencies=request.with_dependencies), bundle.worker_artifact()]
     for artifact in artifacts:
         uploaded = bundle.upload(aws.s3, request.artifact_bucket, artifact)
         echo(f"{'Uploaded' if uploaded else 'Unchanged'} {artifact.describe()}")
-    doc = template.load_template()
     if request.emulator_cut:
         body, suffix = template.to_json(template.for_emulator(doc)), "json"
     else:

@@ -5,68 +5,14 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from ingest_fixtures import Unprocessing, WrappedAws, rows, stored, stream_events
 
 from autotraining.aws import Aws
-from autotraining.generator import generate
 from autotraining.ingest import IngestUnavailable, RetryPolicy, accept_records
-from autotraining.records import Record
 from autotraining.schema import Schema
 from autotraining.validation import InvalidInput
 
 FAST = RetryPolicy(attempts=4, initial=0.0, maximum=0.0)
-
-
-def rows(schema: Schema, n: int, seed: int = 1) -> list[dict[str, Any]]:
-    return [r.to_log_dict(schema) for r in generate(schema, n, seed=seed)]
-
-
-def stored(aws: Aws, schema: Schema) -> dict[str, Record]:
-    items = aws.dynamodb.scan(TableName=aws.settings.records_table, ConsistentRead=True)["Items"]
-    return {i["id"]["S"]: Record.from_item(i, schema) for i in items}
-
-
-def stream_events(aws: Aws) -> list[str]:
-    """eventName of every record on the table's stream, in order."""
-    arn = aws.dynamodb.describe_table(TableName=aws.settings.records_table)["Table"]["LatestStreamArn"]
-    streams = aws.client("dynamodbstreams")
-    names = []
-    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
-                                        ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-        names += [r["eventName"] for r in streams.get_records(ShardIterator=it)["Records"]]
-    return names
-
-
-class WrappedAws(Aws):
-    """An Aws whose DynamoDB client is replaced by a fault-injecting wrapper around the real one."""
-
-    def __init__(self, base: Aws, make_wrapper: Any) -> None:
-        super().__init__(base.settings)
-        self.wrapper = make_wrapper(base.dynamodb)
-
-    def client(self, service: str) -> Any:
-        return self.wrapper if service == "dynamodb" else super().client(service)
-
-
-class Unprocessing:
-    """Writes only the first ``keep`` items of each BatchWriteItem for ``times`` calls, returning the rest
-    as UnprocessedItems (what DynamoDB does under throttling; moto never does)."""
-
-    def __init__(self, real: Any, times: int, keep: int = 5) -> None:
-        self.real, self.times, self.keep = real, times, keep
-        self.write_sizes: list[int] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
-
-    def batch_write_item(self, RequestItems: dict[str, list[Any]]) -> dict[str, Any]:  # noqa: N803
-        (table, items), = RequestItems.items()
-        self.write_sizes.append(len(items))
-        if self.times <= 0:
-            return self.real.batch_write_item(RequestItems=RequestItems)
-        self.times -= 1
-        self.real.batch_write_item(RequestItems={table: items[:self.keep]})
-        return {"UnprocessedItems": {table: items[self.keep:]} if items[self.keep:] else {}}
 
 
 class UnprocessedKeys:
@@ -144,8 +90,16 @@ def test_invalid_record_anywhere_writes_nothing(aws: Aws, schema: Schema) -> Non
 def test_writes_go_in_chunks_of_25(aws: Aws, schema: Schema) -> None:
     faulty = WrappedAws(aws, lambda real: Unprocessing(real, times=0))
     accept_records(faulty, schema, rows(schema, 60), retry=FAST)
-    assert faulty.wrapper.write_sizes == [25, 25, 10]
+    assert sorted(faulty.wrapper.write_sizes) == [10, 25, 25]  # written concurrently: any order
     assert len(stored(aws, schema)) == 60
+
+
+def test_unprocessed_items_of_concurrent_chunks_are_all_retried(aws: Aws, schema: Schema) -> None:
+    faulty = WrappedAws(aws, lambda real: Unprocessing(real, times=3, keep=5))
+    result = accept_records(faulty, schema, rows(schema, 100), retry=FAST)
+    assert result.written == 100 and len(stored(aws, schema)) == 100
+    assert len(faulty.wrapper.write_sizes) == 4 + 3  # four chunks, three calls answered partly
+    assert stream_events(aws) == ["INSERT"] * 100
 
 
 def test_unprocessed_items_are_retried_until_written(aws: Aws, schema: Schema) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+from ingest_fixtures import IID, described, starting
 
 from autotraining.aws import Aws
 from autotraining.instance import (
@@ -22,19 +23,7 @@ from autotraining.instance import (
     ensure_started,
 )
 
-IID = "i-0123456789abcdef0"
 FAST = StartPolicy(attempts=5, initial=0.0, maximum=0.0)
-
-
-def described(state: str, iid: str = IID) -> dict[str, Any]:
-    codes = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48, "stopping": 64, "stopped": 80}
-    return {"Reservations": [{"ReservationId": "r-1", "Instances": [
-        {"InstanceId": iid, "State": {"Code": codes[state], "Name": state}}]}]}
-
-
-def starting(previous: str = "stopped") -> dict[str, Any]:
-    return {"StartingInstances": [{"InstanceId": IID, "CurrentState": {"Code": 0, "Name": "pending"},
-                                   "PreviousState": {"Code": 80, "Name": previous}}]}
 
 
 @pytest.fixture

@@ -5,35 +5,19 @@ import copy
 import gzip
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
+import ingest_fixtures
 import pytest
 from botocore.exceptions import ClientError
+from ingest_fixtures import STREAM_ARN, FailingS3Aws, load_event, stream_batch
 
 from autotraining import invoke
 from autotraining.aws import Aws
 from autotraining.generator import generate
-from autotraining.local.provision import provision
 from autotraining.recordlog import MalformedStreamRecord, log_stream_batch, pending_segments
 from autotraining.schema import Schema
 from autotraining.segments import SegmentRef, decode_segment
-from autotraining.settings import Settings
-from tests.conftest import load_event
-
-STREAM_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/autotraining-records/stream/2026-11-26T05:39:14.814678"
-
-
-def stream_batch(schema: Schema, n: int, first_seq: int = 1000, seed: int = 3, event_id: str = "") -> dict[str, Any]:
-    """A Lambda DynamoDB-stream event holding ``n`` INSERTs of generated records."""
-    out = []
-    for k, rec in enumerate(generate(schema, n, seed=seed)):
-        item = rec.to_item(schema)
-        out.append({"eventID": event_id or f"e{k}", "eventName": "INSERT", "eventVersion": "1.1",
-                    "eventSource": "aws:dynamodb", "awsRegion": "us-east-1", "eventSourceARN": STREAM_ARN,
-                    "dynamodb": {"Keys": {"id": item["id"]}, "NewImage": item, "SequenceNumber": str(first_seq + k),
-                                 "SizeBytes": 300, "StreamViewType": "NEW_IMAGE"}})
-    return {"Records": out}
 
 
 def messages(aws: Aws) -> list[SegmentRef]:
@@ -114,23 +98,6 @@ def test_in_flight_messages_count_as_pending(aws: Aws, schema: Schema, starts: l
     assert result.pending == 2 and len(starts) == 1
 
 
-class FailingS3:
-    def __init__(self, real: Any) -> None:
-        self.real = real
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
-
-    def put_object(self, **kwargs: Any) -> Any:
-        raise ClientError({"Error": {"Code": "InternalError", "Message": "S3 is down"}}, "PutObject")
-
-
-class FailingS3Aws(Aws):
-    def client(self, service: str) -> Any:
-        real = super().client(service)
-        return FailingS3(real) if service == "s3" else real
-
-
 def test_failing_starter_invoke_propagates(aws: Aws, schema: Schema) -> None:
     def broken(name: str, event: dict[str, Any]) -> None:
         raise RuntimeError("lambda invoke refused")
@@ -176,13 +143,7 @@ def _breakers() -> list[tuple[str, Any, str]]:
     ]
 
 
-@pytest.fixture(scope="class")
-def unwritten_aws() -> Iterator[Aws]:
-    """One provisioned mock for a class of tests that must all write nothing (each checks it stayed empty)."""
-    from moto import mock_aws
-
-    with mock_aws():
-        yield Aws(provision(Aws(Settings(region="us-east-1"))))
+unwritten_aws = ingest_fixtures.unwritten_aws  # a class-scoped fixture: one emulator for tests that write nothing
 
 
 class TestMalformedBatches:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ingest_fixtures import stored
 
 import handlers.upload
 from autotraining.aws import Aws
@@ -19,7 +20,6 @@ from autotraining.commands.upload import read_records
 from autotraining.generator import generate
 from autotraining.schema import Schema
 from autotraining.validation import validate_records
-from tests.autotraining.test_ingest import stored
 
 NUMERIC = ("temp", "rh", "clo", "wind", "created")
 

@@ -9,7 +9,7 @@ import pytest
 from serving_fixtures import commit_rejected, export_model, post_json, publish
 
 from autotraining.cli import main
-from autotraining.generator import generate_features
+from autotraining.generator import generate, generate_features
 from autotraining.local.gateway import Gateway
 from autotraining.serving import ModelCache, ModelProxy
 from handlers import infer, model_proxy
@@ -29,7 +29,7 @@ def api(aws):
 
 
 def _rows(schema, n: int) -> list[dict[str, float]]:
-    return [dict(zip(schema.feature_names, map(float, r))) for r in generate_features(schema, n, seed=21)]
+    return [dict(zip(schema.feature_names, map(float, r), strict=False)) for r in generate_features(schema, n, seed=21)]
 
 
 def test_predict_csv_file_prints_a_table_of_labels_and_probabilities(api, aws, schema, tmp_path, capsys):
@@ -42,7 +42,7 @@ def test_predict_csv_file_prints_a_table_of_labels_and_probabilities(api, aws, s
     out = capsys.readouterr().out.splitlines()
     _, expected = post_json(f"{api}/predict", rows)
     assert out[0].split() == ["#", *schema.feature_names, "label", *[f"p({lb})" for lb in schema.labels]]
-    for line, p in zip(out[1:5], expected["predictions"]):
+    for line, p in zip(out[1:5], expected["predictions"], strict=False):
         cells = line.split()
         assert cells[len(schema.feature_names) + 1] == p["label"]
         assert [float(c) for c in cells[-len(schema.labels):]] == [
@@ -59,7 +59,7 @@ def test_predict_json_lines_from_stdin_prints_the_api_answer(api, aws, schema, m
     _, expected = post_json(f"{api}/predict", rows)
     assert printed["version"] == expected["version"]
     assert [p["label"] for p in printed["predictions"]] == [p["label"] for p in expected["predictions"]]
-    for got, want in zip(printed["predictions"], expected["predictions"]):  # 3-row chunks vs one 7-row batch:
+    for got, want in zip(printed["predictions"], expected["predictions"], strict=False):  # 3-row chunks vs one 7-row batch:
         assert got["probabilities"] == pytest.approx(want["probabilities"], abs=1e-6)  # float32 rounding only
 
 
@@ -123,3 +123,17 @@ def test_status_plot_writes_a_png_of_all_versions(api, aws, schema, tmp_path, ca
     data = Path(target).read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
     assert len(capsys.readouterr().out.splitlines()) == 2  # header + the one row asked for
+
+
+def test_generated_records_pipe_into_predict_and_labels_are_compared(api, aws, schema, monkeypatch, capsys):
+    """`autotraining generate | autotraining predict -`: id/label/created are kept out of the request."""
+    publish(aws, schema, export_model(schema))
+    records = [r.to_log_dict(schema) for r in generate(schema, 50, seed=3)]
+    monkeypatch.setattr("sys.stdin", io.StringIO("".join(json.dumps(r) + "\n" for r in records)))
+    assert main(["predict", "--api", api]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[len(schema.feature_names) + 1:len(schema.feature_names) + 3] == ["given", "label"]
+    right = sum(line.split()[len(schema.feature_names) + 1] == line.split()[len(schema.feature_names) + 2]
+                for line in out[1:-1])
+    assert out[-1].endswith(f"{right}/50 given labels predicted ({100 * right / 50:.1f}%)")
+    assert right >= 40  # the fixture model learned the generator's rule

@@ -58,7 +58,7 @@ def _refused(body: object) -> tuple[int, dict]:
 
 
 def _rows(schema, n: int, seed: int = 7) -> list[dict[str, float]]:
-    return [dict(zip(schema.feature_names, map(float, r))) for r in generate_features(schema, n, seed)]
+    return [dict(zip(schema.feature_names, map(float, r), strict=False)) for r in generate_features(schema, n, seed)]
 
 
 def test_predict_before_any_model_answers_503_with_a_clear_message(aws, schema):

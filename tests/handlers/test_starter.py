@@ -7,12 +7,12 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+from ingest_fixtures import IID, described, starting
 
 import handlers.starter
 from autotraining.aws import Aws
 from autotraining.instance import InstanceUnavailable, StartPolicy
 from autotraining.settings import Settings
-from tests.autotraining.test_instance import IID, described, starting
 
 FAST = StartPolicy(attempts=4, initial=0.0, maximum=0.0)
 SCHEDULED = {"version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",

@@ -6,14 +6,13 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from ingest_fixtures import FailingS3Aws, load_event, stream_batch
 
 import handlers.stream
 from autotraining import invoke
 from autotraining.aws import Aws
 from autotraining.schema import Schema
 from autotraining.segments import SegmentRef, decode_segment
-from tests.autotraining.test_recordlog import FailingS3Aws, stream_batch
-from tests.conftest import load_event
 
 
 @pytest.fixture(autouse=True)

@@ -4,20 +4,17 @@ from __future__ import annotations
 import base64
 import copy
 import json
-from collections.abc import Iterator
 from typing import Any
 
+import ingest_fixtures
 import pytest
+from ingest_fixtures import Unprocessing, WrappedAws, load_event, stored, stream_events
 
 import handlers.upload
 from autotraining.aws import Aws
 from autotraining.generator import generate
 from autotraining.ingest import RetryPolicy
-from autotraining.local.provision import provision
 from autotraining.schema import Schema
-from autotraining.settings import Settings
-from tests.autotraining.test_ingest import Unprocessing, WrappedAws, stored, stream_events
-from tests.conftest import load_event
 
 OK = {"temp": 72.5, "rh": 45, "clo": 0.6, "wind": 0.1, "label": "ok"}
 ALLOWED = "clo, created, id, label, rh, temp, wind"
@@ -62,13 +59,7 @@ REFUSALS = [
 ]
 
 
-@pytest.fixture(scope="class")
-def unwritten_aws() -> Iterator[Aws]:
-    """One provisioned mock for a class of tests that must all write nothing (each checks it stayed empty)."""
-    from moto import mock_aws
-
-    with mock_aws():
-        yield Aws(provision(Aws(Settings(region="us-east-1"))))
+unwritten_aws = ingest_fixtures.unwritten_aws  # a class-scoped fixture: one emulator for tests that write nothing
 
 
 class TestRefusals:

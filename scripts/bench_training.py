@@ -1,0 +1,201 @@
+"""Benchmark: an incremental round (new batch + reservoir) vs a full retrain on all history.
+
+For each history size (default 10k, 100k, 1M records; synthetic, seeded, labeled by the
+generator's comfort rule) and a fixed new batch (default 2,000 records):
+
+- **incremental**: the history is built straight into the worker's committed state (reservoir,
+  seen-id set, counts) and a published previous model, on moto's in-process AWS; then one new
+  segment is queued and the real worker runs one round — read + dedupe + test-then-train on new
+  + reservoir + gate + export + publish + commit. Timed end to end (``Worker.run``).
+- **full**: a fresh model trained on all history + the new batch with the same
+  hyperparameters (the original 2019 design retrained from scratch each time). Only the
+  training is timed (reading the whole history back is not counted: that favours "full").
+
+Both score the same 5,000 fresh held-out rows. Each case runs in its own process, so the peak
+memory (``ru_maxrss``) is that case's own; TensorFlow's one-off warm-up (import, first graph
+trace) happens before the clock starts in both. Prints one table and the ratios against the
+goals (round@1M / round@10k ≤ 1.3; full / incremental at 1M ≥ 20×; incremental accuracy ≥
+full accuracy − 1 point).
+
+    .venv/bin/python scripts/bench_training.py                      # 10k, 100k, 1M (several minutes)
+    .venv/bin/python scripts/bench_training.py --sizes 10000,100000 # quick
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def history(schema: Any, n: int, seed: int) -> tuple[Any, Any]:
+    import numpy as np
+
+    from autotraining.generator import generate_features, label_rows
+
+    x = generate_features(schema, n, seed)
+    y = np.array([schema.label_index(lab) for lab in label_rows(schema, x)], dtype=np.int64)
+    return x, y
+
+
+def warm_up_tensorflow(n_features: int) -> None:
+    import numpy as np
+
+    from worker import trainer
+
+    rng = np.random.default_rng(0)
+    trainer.train(None, rng.normal(size=(256, n_features)), rng.integers(0, 3, 256), 3,
+                  trainer.TrainConfig(epochs=1))
+
+
+def case_incremental(size: int, new: int, reservoir: int, epochs: int) -> dict[str, Any]:
+    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled"})
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    import numpy as np
+    from moto import mock_aws
+
+    import worker  # noqa: F401
+    from autotraining.aws import Aws
+    from autotraining.generator import generate
+    from autotraining.local.provision import provision
+    from autotraining.registry import ModelVersion, Registry
+    from autotraining.schema import load_schema
+    from autotraining.segments import SegmentRef, encode_segment, segment_key
+    from autotraining.settings import Settings
+    from worker import publish, trainer
+    from worker.drain import id_hashes
+    from worker.loop import Worker, WorkerOptions
+    from worker.state import TrainingState, state_key
+
+    schema = load_schema()
+    config = trainer.TrainConfig(epochs=epochs)
+    with mock_aws():
+        aws = Aws(provision(Aws(Settings(region="us-east-1"))).replace(reservoir_size=reservoir))
+        s3, bucket = aws.s3, aws.settings.bucket
+        # The history, straight into the committed state of round 000001 (as if streamed earlier).
+        t = time.perf_counter()
+        x, y = history(schema, size, seed=1)
+        ids = id_hashes([f"h-{i}" for i in range(size)])
+        state = TrainingState.empty(len(schema.features), reservoir).advanced(x, y, ids, schema.labels)
+        del x, y, ids
+        sample = state.reservoir.sample()
+        keep = ~trainer.is_holdout(sample.ids)
+        model = trainer.train(None, sample.x[keep], sample.y[keep], len(schema.labels), config)
+        files = publish.files_for(model, trainer.fold(model), sample.x[:16])
+        round1 = ModelVersion(version="000001", parent="", created=int(time.time() * 1000), status="published",
+                              model_version="000001", records_seen=state.records_seen, new_records=size,
+                              gate="first model", state_key=state_key("000001", "bench"),
+                              metrics={"staging": publish.staging_prefix("000001", "bench"),
+                                       "files": sorted(files)})
+        staged = publish.stage(s3, bucket, "000001", "bench", files, state.to_bytes(), round1.state_key)
+        publish.commit_and_promote(s3, bucket, Registry(aws.dynamodb, aws.settings.models_table), None, round1,
+                                   staged)
+        build_s = time.perf_counter() - t
+        del state, sample
+        # The new batch: one segment + its message, as the stream handler writes them.
+        recs = generate(schema, new, seed=2, id_prefix="new-")
+        ref = SegmentRef(key=segment_key("shard-bench", "1", str(new)), count=new)
+        s3.put_object(Bucket=bucket, Key=ref.key, Body=encode_segment(recs, schema))
+        aws.sqs.send_message(QueueUrl=aws.settings.queue_url, MessageBody=ref.to_message())
+        warm_up_tensorflow(len(schema.features))
+        w = Worker(aws, WorkerOptions(once=True, poll_seconds=0, config=config))
+        t = time.perf_counter()
+        w.run()
+        round_s = time.perf_counter() - t
+        committed = w.rounds[0].committed
+        assert committed is not None and committed.records_seen == size + new, committed
+        body = s3.get_object(Bucket=bucket, Key="models/000002/model.h5")["Body"].read() \
+            if committed.published else None
+        final = trainer.from_h5_bytes(body) if body else model
+    tx, ty = history(schema, 5000, seed=99)
+    acc = trainer.score(final, tx, ty, schema.labels).accuracy
+    return {"mode": "incremental", "size": size, "seconds": round_s, "accuracy": acc, "build_s": build_s,
+            "train_rows": committed.metrics["train_rows"], "timings": committed.metrics["timings"],
+            "status": committed.status, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def case_full(size: int, new: int, epochs: int) -> dict[str, Any]:
+    import numpy as np
+
+    import worker  # noqa: F401
+    from autotraining.schema import load_schema
+    from worker import trainer
+
+    schema = load_schema()
+    x, y = history(schema, size, seed=1)
+    nx, ny = history(schema, new, seed=2)
+    all_x, all_y = np.concatenate([x, nx]), np.concatenate([y, ny])
+    del x, y
+    warm_up_tensorflow(len(schema.features))
+    t = time.perf_counter()
+    model = trainer.train(None, all_x, all_y, len(schema.labels), trainer.TrainConfig(epochs=epochs))
+    full_s = time.perf_counter() - t
+    tx, ty = history(schema, 5000, seed=99)
+    acc = trainer.score(model, tx, ty, schema.labels).accuracy
+    return {"mode": "full", "size": size, "seconds": full_s, "accuracy": acc, "train_rows": int(len(all_y)),
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def run_case(args: argparse.Namespace, mode: str, size: int) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--case", mode, "--sizes", str(size), "--new", str(args.new),
+           "--reservoir", str(args.reservoir), "--epochs", str(args.epochs)]
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "AUTOTRAINING_LOG_FORMAT": "json"}
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    for line in reversed(out.stdout.splitlines()):
+        if line.startswith("{"):
+            return dict(json.loads(line))
+    raise RuntimeError(f"case {mode} {size} failed:\n{out.stderr[-3000:]}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000", help="history sizes, comma-separated")
+    parser.add_argument("--new", type=int, default=2000, help="records in the new batch of each round")
+    parser.add_argument("--reservoir", type=int, default=5000, help="reservoir capacity")
+    parser.add_argument("--epochs", type=int, default=12, help="training epochs (both methods)")
+    parser.add_argument("--case", choices=("incremental", "full"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    if args.case:
+        result = (case_incremental(sizes[0], args.new, args.reservoir, args.epochs) if args.case == "incremental"
+                  else case_full(sizes[0], args.new, args.epochs))
+        print(json.dumps(result))
+        return 0
+    print(f"new batch {args.new} records, reservoir {args.reservoir}, {args.epochs} epochs, "
+          f"{os.cpu_count()} cores")
+    rows = []
+    for size in sizes:
+        inc = run_case(args, "incremental", size)
+        full = run_case(args, "full", size)
+        rows.append((size, inc, full))
+        print(f"  {size:>9,d} history: incremental {inc['seconds']:.2f} s ({inc['timings']}), "
+              f"full {full['seconds']:.2f} s", flush=True)
+    print()
+    print("| history | incremental round (s) | full retrain (s) | full ÷ incr. | acc. incr. | acc. full "
+          "| peak MB incr. | peak MB full |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for size, inc, full in rows:
+        print(f"| {size:,d} | {inc['seconds']:.2f} | {full['seconds']:.2f} | {full['seconds'] / inc['seconds']:.1f}× "
+              f"| {inc['accuracy']:.4f} | {full['accuracy']:.4f} | {inc['peak_mb']:.0f} | {full['peak_mb']:.0f} |")
+    print()
+    first, last = rows[0], rows[-1]
+    ratio = last[1]["seconds"] / first[1]["seconds"]
+    speedup = last[2]["seconds"] / last[1]["seconds"]
+    gap = (last[2]["accuracy"] - last[1]["accuracy"]) * 100
+    print(f"round@{last[0]:,d} / round@{first[0]:,d} = {ratio:.2f}  (goal <= 1.3)")
+    print(f"full / incremental at {last[0]:,d} = {speedup:.1f}x  (goal >= 20x)")
+    print(f"incremental accuracy - full accuracy at {last[0]:,d} = {-gap:+.2f} points  (goal >= -1)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""End to end with the real worker process: uploads → rounds → published models → /predict → self-stop.
+
+The embedded stack's instance agent runs ``python -m worker`` (the same command the systemd
+unit runs) against the moto server; the test only talks HTTP to the gateway and reads the
+registry, like a client and an operator would.
+"""
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from typing import Any, Callable
+
+import pytest
+
+from autotraining.generator import generate
+from autotraining.local.stack import EmbeddedStack
+from autotraining.registry import Registry
+from autotraining.schema import load_schema
+
+pytestmark = pytest.mark.e2e
+
+
+def call(url: str, method: str = "GET", body: Any = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        return json.loads(resp.read())
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if check():
+            return time.monotonic() - start
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def upload(api: str, records: list[Any], schema: Any) -> None:
+    for i in range(0, len(records), 1000):
+        rows = [r.to_log_dict(schema) for r in records[i:i + 1000]]
+        assert call(f"{api}/records", "POST", rows)["accepted"] == len(rows)
+
+
+def test_uploads_are_trained_published_served_and_the_instance_stops() -> None:
+    schema = load_schema()
+    first, second = generate(schema, 2000, seed=101), generate(schema, 1500, seed=102)
+    with EmbeddedStack(batch_size=1000, batch_window=1.0, idle_grace=6.0, boot_delay=1.0,
+                       schedule_seconds=5.0) as stack:
+        registry = Registry(stack.aws.dynamodb, stack.settings.models_table)
+
+        def seen() -> int:
+            latest = registry.latest()
+            return latest.records_seen if latest else 0
+
+        upload(stack.api_url, first, schema)
+        wait_for("the first 2,000 records to be committed", lambda: seen() == 2000, 120)
+        upload(stack.api_url, second, schema)
+        wait_for("all 3,500 records to be committed", lambda: seen() == 3500, 120)
+
+        history = call(f"{stack.api_url}/models")["versions"]
+        assert len(history) >= 2 and history[0]["records_seen"] == 3500
+        assert isinstance(history[0]["records_seen"], int)
+        assert sum(v["new_records"] for v in history) == 3500
+
+        fresh = generate(schema, 400, seed=999)
+        answer = call(f"{stack.api_url}/predict", "POST", [dict(zip(schema.feature_names, r.features))
+                                                           for r in fresh])
+        correct = sum(p["label"] == r.label for p, r in zip(answer["predictions"], fresh))
+        assert answer["version"] == registry.latest().model_version
+        assert correct / len(fresh) >= 0.9
+
+        wait_for("the worker to stop its instance", lambda: stack.instance_state() == "stopped", 60)
+        wait_for("the worker process to end", lambda: not stack.agent.worker_running, 30)
