@@ -166,6 +166,11 @@ def main(argv: list[str] | None = None) -> int:
             checks.append((f"GET {path} answers 4xx", 400 <= code < 500, str(code)))
         good = status_without_redirect(f"{api}/models/latest/model.json")
         checks.append(("GET /models/latest/model.json answers 302", good == 302, str(good)))
+        status_cli = subprocess.run([str(ROOT / ".venv" / "bin" / "autotraining"), "status", "--api", api],
+                                    capture_output=True, text=True, timeout=60)
+        print("\n$ autotraining status --api " + api + "\n" + status_cli.stdout + status_cli.stderr, end="")
+        checks.append(("autotraining status lists the rounds", status_cli.returncode == 0
+                       and newest["version"] in status_cli.stdout, f"exit {status_cli.returncode}"))
     finally:
         if proc is not None:
             os.killpg(proc.pid, signal.SIGTERM)

@@ -127,7 +127,7 @@ def main() -> int:
         committed = len(history)
         exact = [v for v in history if v["records_seen"] == args.records and isinstance(v["records_seen"], int)]
         answer = call(f"{api}/predict", "POST", fresh_rows)
-        correct = sum(p["label"] == y for p, y in zip(answer["predictions"], fresh_labels))
+        correct = sum(p["label"] == y for p, y in zip(answer["predictions"], fresh_labels, strict=True))
         accuracy = correct / len(fresh_labels)
         print(f"committed versions: {committed} (need >= 2)")
         print(f"GET /models entry with records_seen == {args.records} (int): {len(exact)} (need >= 1)")

@@ -20,8 +20,8 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from autotraining.aws import Aws
 from autotraining.logs import configure, get_logger

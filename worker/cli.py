@@ -12,7 +12,7 @@ from autotraining.logs import configure
 from autotraining.settings import Settings, SettingsError
 
 
-def options_from(args: argparse.Namespace, settings: Settings) -> "WorkerOptions":  # noqa: F821
+def options_from(args: argparse.Namespace, settings: Settings) -> WorkerOptions:  # noqa: F821
     from worker.loop import WorkerOptions
     from worker.trainer import TrainConfig
 

@@ -70,7 +70,7 @@ class RecordBatch:
     def size(self) -> int:
         return int(self.y.shape[0])
 
-    def only(self, mask: np.ndarray) -> "RecordBatch":
+    def only(self, mask: np.ndarray) -> RecordBatch:
         return RecordBatch(x=self.x[mask], y=self.y[mask], ids=self.ids[mask], segments=self.segments,
                            poison=self.poison)
 
@@ -149,7 +149,7 @@ class PendingQueue:
         """No message waiting and none in flight."""
         return sum(self.counts()) == 0
 
-    def keep_invisible(self, deliveries: list[Delivery]) -> "Heartbeat":
+    def keep_invisible(self, deliveries: list[Delivery]) -> Heartbeat:
         """A context manager that extends the messages' visibility every third of the timeout."""
         return Heartbeat(self, [d.receipt_handle for d in deliveries])
 
@@ -162,7 +162,7 @@ class Heartbeat:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="visibility-heartbeat", daemon=True)
 
-    def __enter__(self) -> "Heartbeat":
+    def __enter__(self) -> Heartbeat:
         if self.handles:
             self._thread.start()
         return self

@@ -9,8 +9,8 @@ are theirs), without stopping anything.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from autotraining.aws import Aws
 from autotraining.logs import get_logger

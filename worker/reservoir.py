@@ -111,7 +111,7 @@ class Reservoir:
         return buf.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "Reservoir":
+    def from_bytes(cls, data: bytes) -> Reservoir:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             r = cls(capacity=int(meta["capacity"]), n_features=int(meta["n_features"]), seed=int(meta["seed"]))

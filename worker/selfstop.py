@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import time
 import urllib.request
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tenacity import retry, stop_after_attempt, wait_exponential
 

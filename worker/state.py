@@ -34,7 +34,7 @@ class TrainingState:
     label_counts: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def empty(cls, n_features: int, capacity: int, seed: int = 0) -> "TrainingState":
+    def empty(cls, n_features: int, capacity: int, seed: int = 0) -> TrainingState:
         return cls(reservoir=Reservoir(capacity=capacity, n_features=n_features, seed=seed))
 
     @property
@@ -50,7 +50,7 @@ class TrainingState:
         pos = np.minimum(pos, self.seen.size - 1)
         return self.seen[pos] != h
 
-    def advanced(self, x: np.ndarray, y: np.ndarray, ids: np.ndarray, labels: tuple[str, ...]) -> "TrainingState":
+    def advanced(self, x: np.ndarray, y: np.ndarray, ids: np.ndarray, labels: tuple[str, ...]) -> TrainingState:
         """A new state with these (already deduped, unseen) rows added; ``self`` is unchanged."""
         reservoir = Reservoir.from_bytes(self.reservoir.to_bytes())
         reservoir.add(x, y, ids)
@@ -68,7 +68,7 @@ class TrainingState:
         return buf.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "TrainingState":
+    def from_bytes(cls, data: bytes) -> TrainingState:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             reservoir = Reservoir.from_bytes(z["reservoir"].tobytes())
             seen = z["seen"].astype(np.uint64)

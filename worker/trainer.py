@@ -173,7 +173,7 @@ def fold(model: Any) -> Any:
     w64, b64 = w.astype(np.float64), b.astype(np.float64)
     folded.layers[0].set_weights([(w64 / std[:, None]).astype(np.float32),
                                   (b64 - (mean / std) @ w64).astype(np.float32)])
-    for src, dst in zip(dense[1:], folded.layers[1:]):
+    for src, dst in zip(dense[1:], folded.layers[1:], strict=True):
         dst.set_weights(src.get_weights())
     return folded
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -65,9 +66,9 @@ def test_uploads_are_trained_published_served_and_the_instance_stops() -> None:
         assert sum(v["new_records"] for v in history) == 3500
 
         fresh = generate(schema, 400, seed=999)
-        answer = call(f"{stack.api_url}/predict", "POST", [dict(zip(schema.feature_names, r.features))
+        answer = call(f"{stack.api_url}/predict", "POST", [dict(zip(schema.feature_names, r.features, strict=True))
                                                            for r in fresh])
-        correct = sum(p["label"] == r.label for p, r in zip(answer["predictions"], fresh))
+        correct = sum(p["label"] == r.label for p, r in zip(answer["predictions"], fresh, strict=True))
         assert answer["version"] == registry.latest().model_version
         assert correct / len(fresh) >= 0.9
 

@@ -6,7 +6,8 @@ so the worker reads exactly what the ingest path writes.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 

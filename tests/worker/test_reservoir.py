@@ -51,7 +51,7 @@ def test_add_never_mutates_its_inputs() -> None:
     r.add(x, y, ids)
     got = r.x
     got[:] = -1  # the properties hand out copies
-    assert all(np.array_equal(a, b) for a, b in zip((x, y, ids), before))
+    assert all(np.array_equal(a, b) for a, b in zip((x, y, ids), before, strict=True))
     assert (r.x >= 0).all()
 
 

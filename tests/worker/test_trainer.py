@@ -42,9 +42,9 @@ def test_warm_start_keeps_scaling_and_leaves_the_base_model_untouched(data, mode
     x, y = data
     before = [w.copy() for w in model.get_weights()]
     candidate = trainer.train(model, x[1000:1200], y[1000:1200], 3, trainer.TrainConfig(hidden=(8,), epochs=1))
-    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
     assert np.allclose(trainer.standardization(candidate)[0], trainer.standardization(model)[0])
-    assert not all(np.array_equal(a, b) for a, b in zip(before, candidate.get_weights()))
+    assert not all(np.array_equal(a, b) for a, b in zip(before, candidate.get_weights(), strict=True))
 
 
 def test_h5_round_trip_gives_the_same_probabilities(data, model) -> None:
