@@ -71,13 +71,9 @@ def accept_records(aws: Aws, schema: Schema, payload: Any, max_rows: int = 1000,
         stored = _stored_ids(aws.dynamodb, table, [r.id for r in records], retry)
         new = [r for r in records if r.id not in stored]
         chunks = [new[start:start + WRITE_CHUNK] for start in range(0, len(new), WRITE_CHUNK)]
-        if len(chunks) <= 1:
-            for chunk in chunks:
-                _write_chunk(aws.dynamodb, table, chunk, schema, retry)
-        else:
-            with ThreadPoolExecutor(min(WRITE_THREADS, len(chunks))) as pool:
-                for _ in pool.map(lambda chunk: _write_chunk(aws.dynamodb, table, chunk, schema, retry), chunks):
-                    pass  # re-raises the first chunk's error
+        with ThreadPoolExecutor(WRITE_THREADS) as pool:
+            # list() re-raises a failed chunk's error; leaving the block waits for the other chunks
+            list(pool.map(lambda chunk: _write_chunk(aws.dynamodb, table, chunk, schema, retry), chunks))
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code in TRANSIENT_CODES:

@@ -183,8 +183,9 @@ def _read_weights(manifest: Sequence[Mapping[str, Any]], shards: Mapping[str, by
             elif stored == "int32":
                 values = np.frombuffer(raw, dtype="<i4").astype(F32)
             else:  # affine-quantized uint8/uint16, as the TF.js converter writes them
-                q = np.frombuffer(raw, dtype="<u2" if stored == "uint16" else "u1").astype(F32)
-                values = q * F32(quant["scale"]) + F32(quant["min"])
+                # in double precision, then stored as float32, as TF.js (and tensorflowjs) dequantize
+                q = np.frombuffer(raw, dtype="<u2" if stored == "uint16" else "u1").astype(np.float64)
+                values = (q * float(quant["scale"]) + float(quant["min"])).astype(F32)
             out[spec["name"]] = values.reshape(shape).astype(F32, copy=True)
     return out
 

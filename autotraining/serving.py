@@ -120,7 +120,8 @@ def predict_rows(rows: list[tuple[float, ...]], schema: Schema, predictor: Predi
     if predictor.feature_names != schema.feature_names:
         missing = [f for f in predictor.feature_names if f not in schema.feature_names]
         if missing:
-            raise RuntimeError(f"model {predictor.version} needs features {missing} the schema does not have")
+            raise NoModel(f"model {predictor.version} needs features {missing} that the schema does not have; "
+                          "publish a model trained on this schema")
         x = x[:, [schema.feature_names.index(f) for f in predictor.feature_names]]
     proba = predictor.predict_proba(x).tolist()
     labels = predictor.labels

@@ -54,7 +54,10 @@ class TrainingState:
         """A new state with these (already deduped, unseen) rows added; ``self`` is unchanged."""
         reservoir = Reservoir.from_bytes(self.reservoir.to_bytes())
         reservoir.add(x, y, ids)
-        seen = np.union1d(self.seen, np.asarray(ids, dtype=np.uint64)).astype(np.uint64)
+        fresh = np.unique(np.asarray(ids, dtype=np.uint64))
+        fresh = fresh[self.unseen(fresh)]
+        # A sorted merge by insertion: O(history) memory copy, no O(history · log) re-sort.
+        seen = np.insert(self.seen, np.searchsorted(self.seen, fresh), fresh).astype(np.uint64)
         counts = dict(self.label_counts)
         for i, lab in enumerate(labels):
             counts[lab] = counts.get(lab, 0) + int((np.asarray(y) == i).sum())

@@ -86,14 +86,22 @@ def test_weights_split_over_several_shards_are_joined(schema):
                                                                                         verbose=0), atol=1e-5)
 
 
-def test_float16_quantized_weights_are_dequantized(schema):
+@pytest.mark.parametrize("dtype", ["float16", "uint16", "uint8"])
+def test_quantized_weights_are_dequantized_like_tensorflowjs(schema, dtype):
+    """The same model exported with quantized weights equals Keras running the dequantized weights."""
+    tf, tfjs = _tf()
     artifact = export_model(schema, seed=2, hidden=(12, 8), activation="tanh", epochs=2)
-    files = _export(artifact.keras_model, quantization_dtype_map={"float16": "*"})
-    assert "quantization" in json.loads(files["model.json"])["weightsManifest"][0]["weights"][0]
+    files = _export(artifact.keras_model, quantization_dtype_map={dtype: "*"})
+    manifest = json.loads(files["model.json"])["weightsManifest"]
+    assert manifest[0]["weights"][0]["quantization"]["dtype"] == dtype
+    buffer = b"".join(files[path] for path in manifest[0]["paths"])
+    dequantized = {w["name"]: w["data"] for w in tfjs.read_weights.decode_weights(manifest, [buffer], flatten=True)}
+    keras = tf.keras.models.clone_model(artifact.keras_model)
+    keras.set_weights([dequantized[w.name.split(":")[0]] for w in artifact.keras_model.weights])
     predictor = Predictor.from_bytes(files["model.json"], files, _metadata(schema))
-    x = _x(schema, 100)
-    np.testing.assert_allclose(predictor.predict_proba(x), artifact.keras_model.predict(x.astype(np.float32),
-                                                                                        verbose=0), atol=2e-2)
+    x = _x(schema, 200)
+    np.testing.assert_allclose(predictor.predict_proba(x), keras.predict(x.astype(np.float32), verbose=0),
+                               atol=1e-5, rtol=0)
 
 
 def test_unknown_layer_is_refused_with_its_name_and_type(schema):

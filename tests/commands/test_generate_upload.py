@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import threading
 from collections.abc import Iterator
@@ -182,6 +183,24 @@ def test_unparsable_jsonl_line_is_reported_by_line(api: Api, tmp_path: Path, cap
     assert cli("upload", str(path), "--api", api.url) == 2
     err = capsys.readouterr().err
     assert f"{path}:2: not JSON" in err and api.requests == []
+
+
+def test_nan_in_a_json_file_is_reported_by_line(api: Api, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "nan.json"
+    path.write_text('[\n {"temp": 70, "rh": 1, "clo": 1, "wind": 0, "label": "ok"},\n'
+                    ' {"temp": NaN, "rh": 1, "clo": 1, "wind": Infinity, "label": "ok"}\n]\n')
+    assert cli("upload", str(path), "--api", api.url) == 2
+    err = capsys.readouterr().err.replace(str(tmp_path) + "/", "")
+    assert err.splitlines()[:2] == ["nan.json:3: field 'temp': must be a finite number",
+                                    "nan.json:3: field 'wind': must be a finite number"]
+    assert api.requests == []
+
+
+def test_upload_reads_standard_input(api: Api, aws: Aws, schema: Schema, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [json.dumps(r) for r in [r.to_log_dict(schema) for r in generate(schema, 7, seed=12)]]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
+    assert cli("upload", "-", "--api", api.url, "--quiet") == 0
+    assert sorted(stored(aws, schema).values(), key=lambda r: r.id) == generate(schema, 7, seed=12)
 
 
 def test_upload_posts_in_chunks_and_retries_a_503(api: Api, aws: Aws, schema: Schema, tmp_path: Path,

@@ -190,6 +190,7 @@ def test_tensorflow_is_not_imported_after_the_handler_answered(moto_server_url, 
     script = (
         "import json, sys\n"
         "import handlers.infer as h\n"
+        "import handlers.model_proxy, handlers.generator  # the rest of the serving side\n"
         f"event = {http_event('POST', '/predict', _rows(schema, 5))!r}\n"
         "resp = h.handler(event, None)\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_keras', 'keras', 'tensorflowjs'))\n"
@@ -224,3 +225,35 @@ def test_a_committed_version_whose_files_are_not_promoted_yet_keeps_the_previous
     fresh = _cache(aws)  # a new container with nothing to fall back on answers 503, not 500
     status, answer = _predict(aws, fresh, _rows(schema, 1))
     assert status == 503 and "model 000002 is not available yet" in answer["message"]
+
+
+class FixedCache:
+    def __init__(self, predictor: Predictor) -> None:
+        self.predictor = predictor
+
+    def get(self) -> Predictor:
+        return self.predictor
+
+
+def test_rows_are_fed_in_the_models_feature_order_and_a_foreign_model_answers_503(schema):
+    artifact = export_model(schema)
+    names = list(schema.feature_names)
+    in_order = Predictor.from_bytes(artifact.files["model.json"], artifact.files,
+                                    json.dumps({"version": "000001", "feature_names": names, "labels": list(schema.labels)}))
+    # The same weights declared with the features in reverse order: the handler must reorder the columns.
+    reversed_model = json.loads(artifact.files["model.json"])
+    kernel_bytes = artifact.files["group1-shard1of1.bin"]
+    n_in, n_hidden = len(names), 16
+    kernel = np.frombuffer(kernel_bytes[:n_in * n_hidden * 4], dtype="<f4").reshape(n_in, n_hidden)[::-1]
+    shard = kernel.astype("<f4").tobytes() + kernel_bytes[n_in * n_hidden * 4:]
+    reordered = Predictor.from_bytes(json.dumps(reversed_model), {"group1-shard1of1.bin": shard}, json.dumps(
+        {"version": "000001", "feature_names": names[::-1], "labels": list(schema.labels)}))
+    rows = _rows(schema, 20)
+    _, a = _predict(OFFLINE, FixedCache(in_order), rows)  # type: ignore[arg-type]
+    _, b = _predict(OFFLINE, FixedCache(reordered), rows)  # type: ignore[arg-type]
+    for p, q in zip(a["predictions"], b["predictions"], strict=True):
+        assert p["probabilities"] == pytest.approx(q["probabilities"], abs=1e-5)  # float32 sums in another order
+    foreign = Predictor.from_bytes(artifact.files["model.json"], artifact.files, json.dumps(
+        {"version": "000009", "feature_names": [*names[:-1], "altitude"], "labels": list(schema.labels)}))
+    status, answer = _predict(OFFLINE, FixedCache(foreign), rows)  # type: ignore[arg-type]
+    assert status == 503 and "needs features ['altitude']" in answer["message"]

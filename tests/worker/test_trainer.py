@@ -80,3 +80,13 @@ def test_holdout_split_is_a_stable_tenth_of_ids() -> None:
     assert 0.09 < held.mean() < 0.11
     assert np.array_equal(held, trainer.is_holdout(ids.copy()))
     assert np.array_equal(held[:100], trainer.is_holdout(id_hashes([f"rec-{i}" for i in range(100)])))
+
+
+def test_same_seed_trains_the_same_model_and_inputs_stay_unchanged(data) -> None:
+    x, y = data
+    x_before, y_before = x.copy(), y.copy()
+    cfg = trainer.TrainConfig(hidden=(8,), epochs=1, seed=5)
+    a = trainer.train(None, x[:300], y[:300], 3, cfg)
+    b = trainer.train(None, x[:300], y[:300], 3, cfg)
+    assert all(np.array_equal(p, q) for p, q in zip(a.get_weights(), b.get_weights(), strict=True))
+    assert np.array_equal(x, x_before) and np.array_equal(y, y_before)
