@@ -74,3 +74,35 @@ def test_uploads_are_trained_published_served_and_the_instance_stops() -> None:
 
         wait_for("the worker to stop its instance", lambda: stack.instance_state() == "stopped", 60)
         wait_for("the worker process to end", lambda: not stack.agent.worker_running, 30)
+
+
+def test_worker_killed_mid_round_with_sigkill_replays_and_counts_exactly() -> None:
+    import os
+    import signal
+    import sys
+
+    schema = load_schema()
+    records = generate(schema, 1500, seed=201)
+    # Short visibility, so the dead worker's messages come back within seconds (the heartbeat
+    # renews it every ~1.7 s while a round runs).
+    command = [sys.executable, "-m", "worker", "--idle-grace", "5", "--visibility-seconds", "5", "--poll-seconds", "1"]
+    with EmbeddedStack(batch_size=1000, batch_window=1.0, idle_grace=5.0, boot_delay=0.5, schedule_seconds=5.0,
+                       worker_command=command) as stack:
+        registry = Registry(stack.aws.dynamodb, stack.settings.models_table)
+        sqs, url = stack.aws.sqs, stack.settings.queue_url
+
+        def round_in_flight() -> bool:
+            attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
+            return int(attrs["Attributes"]["ApproximateNumberOfMessagesNotVisible"]) > 0 and stack.agent.worker_running
+
+        upload(stack.api_url, records, schema)
+        wait_for("the worker to receive a segment", round_in_flight, 90)
+        pid = stack.agent.worker_pid
+        os.kill(pid, signal.SIGKILL)
+        wait_for("the agent to restart the worker", lambda: stack.agent.starts >= 2, 60)
+        wait_for("all 1,500 records to be committed",
+                 lambda: (registry.latest() or type("L", (), {"records_seen": 0})).records_seen == 1500, 120)
+        history = registry.history()
+        assert sum(v.new_records for v in history) == 1500
+        assert -signal.SIGKILL in stack.agent.exits
+        wait_for("the worker to stop its instance", lambda: stack.instance_state() == "stopped", 60)
