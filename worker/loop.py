@@ -9,6 +9,7 @@ are theirs), without stopping anything.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -69,9 +70,10 @@ class Worker:
                 return 0
             if waiting + in_flight:
                 idle.busy()  # another worker's round, a poison message on its way to the DLQ
-                continue
-            if idle.expired():
+            elif idle.expired():
                 log.info("worker.idle", seconds=round(idle.idle_for(), 1), rounds=len(self.rounds))
                 if self.options.stop_instance:
                     stop_instance(self.aws.ec2, own_instance_id(s.instance_id))
                 return 0
+            if self.options.poll_seconds < 1:
+                time.sleep(0.1)  # no long poll to wait in: do not spin on the queue

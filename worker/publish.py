@@ -32,9 +32,10 @@ from typing import Any
 import numpy as np
 from tenacity import retry, stop_after_attempt, wait_exponential
 
-from autotraining.artifacts import KERAS_FILE, METADATA_JSON, MODEL_JSON, model_key
+from autotraining.artifacts import KERAS_FILE, MODEL_JSON, model_key
 from autotraining.logs import get_logger
 from autotraining.registry import ModelVersion, Registry
+from worker import trainer
 
 log = get_logger("worker.publish")
 
@@ -205,14 +206,8 @@ def metadata(round_: ModelVersion, schema_dict: dict[str, Any], labels: tuple[st
 
 def files_for(keras_model: Any, folded_model: Any, check_rows: np.ndarray) -> dict[str, bytes]:
     """The published files (without metadata): TF.js model + shards, checked against Keras, and model.h5."""
-    from worker import trainer
-
     files = export_tfjs(folded_model)
     verify_export(files, trainer.predict_proba(keras_model, check_rows), check_rows)
     files[KERAS_FILE] = trainer.to_h5_bytes(keras_model)
     return files
 
-
-__all__ = ["ExportMismatch", "StagedRound", "commit_and_promote", "discard", "ensure_promoted", "export_tfjs",
-           "files_for", "metadata", "new_attempt", "numpy_forward", "promote", "stage", "verify_export",
-           "METADATA_JSON"]

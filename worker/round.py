@@ -221,5 +221,3 @@ def _train_and_commit(ctx: RoundContext, batch: RecordBatch, groups: dict[str, l
 def _with_duration(round_: ModelVersion, seconds: float) -> ModelVersion:
     return dataclasses.replace(round_, duration_s=round(seconds, 3))
 
-
-__all__ = ["RoundContext", "RoundOutcome", "run_round", "STATUS_PUBLISHED", "STATUS_REJECTED"]

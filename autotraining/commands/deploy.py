@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         bucket = args.artifact_bucket
         if not bucket:
             account = aws.client("sts").get_caller_identity()["Account"]
-            bucket = f"{args.stack_name.lower()}-artifacts-{account}-{settings.region}"[:63]
+            bucket = f"{args.stack_name.lower()}-artifacts-{account}-{settings.region}"[:63].rstrip("-")
         result = deploy(aws, DeployRequest(stack_name=args.stack_name, artifact_bucket=bucket,
                                            parameters=parameters, dry_run=args.dry_run,
                                            poll_seconds=args.poll_seconds), echo=lambda s: print(s, flush=True))

@@ -7,6 +7,7 @@ set with no changes is reported and deleted, not executed. ``dry_run`` stops aft
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from autotraining.deploy import bundle, template
 from autotraining.logs import get_logger
 
 log = get_logger(__name__)
@@ -251,10 +253,6 @@ def template_url(bucket: str, key: str, region: str) -> str:
 
 def deploy(aws: Any, request: DeployRequest, echo: Echo = print) -> DeployResult:
     """Build and upload the artifacts and the template, then create or update the stack."""
-    import hashlib
-
-    from autotraining.deploy import bundle, template
-
     region = aws.settings.region
     doc = template.load_template()
     _parameters(doc.get("Parameters", {}), request.parameters, None)  # refuse unknown names before building

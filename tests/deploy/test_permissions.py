@@ -4,10 +4,10 @@ the IAM action AWS authorizes it with, and that set must be inside the table (= 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import load_event
 from serving_fixtures import export_model, http_event, publish
 from test_template import FUNCTION_ACTIONS
 
@@ -15,6 +15,8 @@ from autotraining import invoke
 from autotraining.aws import Aws
 from autotraining.generator import generate, generate_features
 from autotraining.schema import Schema
+
+EVENTS = Path(__file__).resolve().parents[1] / "events"
 
 # Operations whose IAM action is not "<service>:<operation name>".
 OPERATION_ACTIONS = {
@@ -89,7 +91,7 @@ def test_stream_stays_within_its_role(recording: RecordingAws, monkeypatch: pyte
 
     invoke.set_local_invoker(record_invoke)
     try:
-        stream.handle(load_event("dynamodb_stream_batch"), recording)
+        stream.handle(json.loads((EVENTS / "dynamodb_stream_batch.json").read_text()), recording)
     finally:
         invoke.set_local_invoker(None)
     assert invoked == [recording.settings.starter_function]
@@ -107,8 +109,8 @@ def test_starter_stays_within_its_role(recording: RecordingAws) -> None:
 
 
 def test_serving_functions_stay_within_their_roles(recording: RecordingAws, schema: Schema) -> None:
-    from handlers import infer, model_proxy
     from autotraining.serving import ModelCache, ModelProxy
+    from handlers import infer, model_proxy
 
     publish(recording, schema, export_model(schema))
     recording.actions.clear()

@@ -147,3 +147,19 @@ def test_embedded_provision_deploys_the_template_minus_what_moto_cannot_run(aws:
     # the instance ends up stopped
     state = aws.ec2.describe_instances(InstanceIds=[s.instance_id])["Reservations"][0]["Instances"][0]["State"]["Name"]
     assert state == "stopped"
+
+
+def test_a_deploy_with_nothing_to_change_is_reported_and_not_executed(aws: Aws) -> None:
+    from autotraining.deploy.stack import deploy_stack
+
+    body = json.dumps({"Parameters": {"Visibility": {"Type": "Number", "Default": 30}},
+                       "Resources": {"Queue": {"Type": "AWS::SQS::Queue",
+                                               "Properties": {"VisibilityTimeout": {"Ref": "Visibility"}}}}})
+    cfn, lines = aws.client("cloudformation"), []
+    first = deploy_stack(cfn, "nochange", template_body=body, template_parameters={"Visibility": {}},
+                         parameters={"Visibility": "45"}, echo=lines.append, poll_seconds=0.01)
+    assert first.executed and first.change_set_type == "CREATE" and first.status == "CREATE_COMPLETE"
+    again = deploy_stack(cfn, "nochange", template_body=body, template_parameters={"Visibility": {}},
+                         parameters={}, echo=lines.append, poll_seconds=0.01)  # previous value kept
+    assert not again.executed and again.changes == ()
+    assert lines[-1] == "No changes: the stack is up to date."

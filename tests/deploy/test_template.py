@@ -350,3 +350,20 @@ def test_roles_are_assumable_only_by_their_service(template: dict[str, Any]) -> 
         (st,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         expected = "ec2.amazonaws.com" if name == "WorkerRole" else "lambda.amazonaws.com"
         assert st == {"Effect": "Allow", "Principal": {"Service": expected}, "Action": "sts:AssumeRole"}, name
+
+
+def test_user_data_script_is_valid_bash_with_every_reference_defined(template: dict[str, Any], tmp_path: Path) -> None:
+    user_data = template["Resources"]["WorkerInstance"]["Properties"]["UserData"]["Fn::Base64"]["Fn::Sub"]
+    known = set(template["Resources"]) | set(template["Parameters"]) | {"AWS::Region", "AWS::StackName"}
+    names = set(re.findall(r"\$\{([A-Za-z0-9:]+)\}", user_data))
+    assert names <= known, names - known  # every ${...} is a Sub reference (shell variables are $NAME)
+    rendered = re.sub(r"\$\{[A-Za-z0-9:]+\}", "value", user_data)
+    script = rendered.split('Content-Type: text/x-shellscript; charset="us-ascii"', 1)[1].rsplit("--==AUTOTRAINING==--", 1)[0]
+    assert script.lstrip().startswith("#!/bin/bash")
+    (tmp_path / "user-data.sh").write_text(script)
+    proc = subprocess.run(["bash", "-n", str(tmp_path / "user-data.sh")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    unit = ROOT / "worker" / "systemd" / "autotraining-worker.service"
+    text = unit.read_text()  # the unit the script enables reads the files the script writes
+    assert "EnvironmentFile=/etc/autotraining/worker.env" in text and "/opt/autotraining/current/venv" in text
+    assert "autotraining-worker.service" in script
