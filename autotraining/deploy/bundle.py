@@ -43,7 +43,7 @@ LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 LAMBDA_REQUIREMENTS = ("numpy", "tenacity", "structlog")
 NEVER_BUNDLED = {"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six",
                  "tensorflow", "tensorflow-cpu", "tf-keras", "keras", "tensorflowjs"}
-CORE_EXCLUDED = ("autotraining/local/", "autotraining/deploy/", "autotraining/commands/", "autotraining/cli.py")
+CORE_EXCLUDED = ("autotraining/local/", "autotraining/deploy/", "autotraining/commands/", "autotraining/cli.py", "autotraining/__main__.py")
 WORKER_PACKAGING_FILES = ("setup.cfg", "pyproject.toml", "constraints.txt", "README.md")
 LAMBDA_PLATFORM_TAGS = {"manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux1_x86_64",
                         "manylinux2010_x86_64", "manylinux_2_5_x86_64", "manylinux_2_12_x86_64"}

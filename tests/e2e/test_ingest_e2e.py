@@ -154,7 +154,7 @@ def test_request_over_the_record_limit_answers_413(stack: EmbeddedStack) -> None
 
 def _cli() -> list[str]:
     script = Path(sys.executable).parent / "autotraining"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "autotraining.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "autotraining"]
 
 
 def _clean_env() -> dict[str, str]:
