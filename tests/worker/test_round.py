@@ -112,3 +112,29 @@ def test_max_segments_per_round_splits_the_queue_into_rounds(queue_counts, waws,
     assert [len(v.segments) for v in reversed(history)] == [2, 2, 1]
     assert registry.latest().records_seen == 300
 
+
+
+def test_round_reads_only_its_new_segments_never_the_table_or_the_whole_log(queue_counts, waws, log_segment, make_worker,
+                                                                           registry, schema):
+    """The 2019 design scanned the whole table and retrained from scratch every round; a round
+    here reads the segments its messages name plus the saved state, nothing that grows with history."""
+    first = log_segment(generate(schema, 600, seed=1), 100)
+    w = make_worker()
+    w.run()
+    calls: list[tuple[str, str, dict]] = []
+
+    def record(event_name: str, params: dict, **_: object) -> None:
+        service, operation = event_name.split(".")[1:3]
+        calls.append((service, operation, params))
+
+    for client in (waws.s3, waws.dynamodb):
+        client.meta.events.register("provide-client-params.*.*", record)
+    new = log_segment(generate(schema, 150, seed=2), 5000)
+    w.run()
+    log_reads = [p["Key"] for s, op, p in calls if s == "s3" and op == "GetObject" and p["Key"].startswith("log/")]
+    assert log_reads == [new.key] and first.key not in log_reads
+    assert not [op for s, op, p in calls if s == "s3" and op.startswith("ListObjects") and p.get("Prefix", "").startswith("log")]
+    records_table = waws.settings.records_table
+    assert not [op for s, op, p in calls if s == "dynamodb" and p.get("TableName") == records_table]
+    v2 = registry.get("000002")
+    assert v2.new_records == 150 and v2.metrics["reservoir_rows"] == 300  # new records + a fixed-size sample
