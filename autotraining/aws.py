@@ -5,6 +5,7 @@ runs against AWS, the embedded moto server and moto's in-process mock.
 """
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any
 
@@ -61,3 +62,9 @@ class Aws:
     @property
     def ec2(self) -> Any:
         return self.client("ec2")
+
+
+@functools.lru_cache(maxsize=8)
+def shared(settings: Settings) -> Aws:
+    """One ``Aws`` per settings value for the life of a process (a Lambda container reuses its clients)."""
+    return Aws(settings)

@@ -1,37 +1,32 @@
-"""The HTTP API as the CLI's client commands see it: POST /predict and GET /models over urllib.
+"""The HTTP API as the CLI's commands see it: POST /records, POST /predict and GET /models over urllib.
 
 ``ApiClient`` turns every failure into ``ApiError`` with a one-line message (the API's own
-message and first field errors for 4xx/5xx, the reason for an unreachable host), so commands
-print it without a traceback. ``read_rows`` reads prediction rows from CSV, JSON Lines or JSON
-and remembers each row's line in the file, so errors can point at lines instead of indexes.
+message for 4xx/5xx, the reason for an unreachable host) and says whether it is worth retrying
+(``transient``), so commands print it without a traceback and retry only what may succeed.
 """
 from __future__ import annotations
 
-import csv
-import io
+import http.client
 import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 from typing import Any
 
 
 class ApiError(RuntimeError):
     """A request failed; ``status`` is the HTTP status (0 when the API could not be reached)."""
 
-    def __init__(self, message: str, status: int = 0, body: Any = None) -> None:
+    def __init__(self, message: str, status: int = 0, body: Any = None, answered: bool = True) -> None:
         super().__init__(message)
         self.status = status
         self.body = body
+        self.answered = answered  # False: no HTTP answer at all (refused, reset, timed out)
 
-
-@dataclass(frozen=True)
-class InputRows:
-    """Rows read from a file: the objects to send and the file line each one came from."""
-
-    rows: tuple[dict[str, Any], ...]
-    lines: tuple[int, ...]
+    @property
+    def transient(self) -> bool:
+        """Worth retrying: no answer, 429 or a 5xx."""
+        return not self.answered or self.status == 429 or self.status >= 500
 
 
 class ApiClient:
@@ -57,12 +52,14 @@ class ApiClient:
             message = body.get("message") if isinstance(body, dict) else None
             raise ApiError(f"HTTP {exc.code} from {method} {path}: {message or raw[:200].decode(errors='replace')}",
                            exc.code, body) from None
-        except urllib.error.URLError as exc:
-            raise ApiError(f"cannot reach the API at {self.base_url}: {exc.reason}") from None
-        except (TimeoutError, ConnectionError) as exc:
-            raise ApiError(f"cannot reach the API at {self.base_url}: {exc}") from None
+        except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as exc:
+            raise ApiError(f"cannot reach the API at {self.base_url}: {getattr(exc, 'reason', exc)}",
+                           answered=False) from None
         except ValueError:
             raise ApiError(f"{method} {path} did not answer JSON; is {self.base_url} the autotraining API?") from None
+
+    def post_records(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return self._request("POST", "/records", rows)  # type: ignore[no-any-return]
 
     def predict(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         return self._request("POST", "/predict", rows)  # type: ignore[no-any-return]
@@ -84,56 +81,3 @@ class ApiClient:
                 break
         return out
 
-
-def _number(text: str) -> Any:
-    text = text.strip()
-    if text == "":
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        try:
-            return float(text)
-        except ValueError:
-            return text  # the API names the field and says it must be a number
-
-
-def read_rows(text: str, name: str = "input") -> InputRows:
-    """Rows from CSV (a header line of feature names), JSON Lines, or a JSON array / ``{"rows": [...]}``."""
-    stripped = text.lstrip()
-    if not stripped:
-        raise ValueError(f"{name} is empty")
-    if stripped[0] in "[{":
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-        if data is not None:
-            if isinstance(data, dict) and "rows" in data:
-                data = data["rows"]
-            if isinstance(data, dict):
-                data = [data]
-            if not isinstance(data, list):
-                raise ValueError(f"{name}: expected a JSON array of objects")
-            return InputRows(tuple(data), tuple(range(1, len(data) + 1)))
-        rows, lines = [], []
-        for n, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except ValueError as exc:
-                raise ValueError(f"{name} line {n}: not JSON ({exc})") from None
-            lines.append(n)
-        return InputRows(tuple(rows), tuple(lines))
-    reader = csv.reader(io.StringIO(text))
-    header = [h.strip() for h in next(reader)]
-    rows, lines = [], []
-    for record in reader:
-        if not any(cell.strip() for cell in record):
-            continue
-        if len(record) != len(header):
-            raise ValueError(f"{name} line {reader.line_num}: {len(record)} values for {len(header)} columns")
-        rows.append({h: (c.strip() if h in ("id", "label") else _number(c)) for h, c in zip(header, record, strict=False)})
-        lines.append(reader.line_num)
-    return InputRows(tuple(rows), tuple(lines))

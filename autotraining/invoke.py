@@ -7,7 +7,8 @@ the same handler with the same event; nothing else changes.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from autotraining.aws import Aws
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from autotraining.schema import CREATED_FIELD, ID_FIELD, LABEL_FIELD, Schema
 
@@ -24,12 +25,12 @@ class Record:
         """The DynamoDB (low-level, typed) item."""
         item: dict[str, dict[str, str]] = {ID_FIELD: {"S": self.id}, LABEL_FIELD: {"S": self.label},
                                            CREATED_FIELD: {"N": str(self.created)}}
-        for name, value in zip(schema.feature_names, self.features):
+        for name, value in zip(schema.feature_names, self.features, strict=True):
             item[name] = {"N": _number_text(value)}
         return item
 
     @classmethod
-    def from_item(cls, item: Mapping[str, Mapping[str, str]], schema: Schema) -> "Record":
+    def from_item(cls, item: Mapping[str, Mapping[str, str]], schema: Schema) -> Record:
         """From a DynamoDB item or a stream ``NewImage`` (same typed shape)."""
         return cls(
             id=item[ID_FIELD]["S"],
@@ -40,7 +41,7 @@ class Record:
 
     def to_log_dict(self, schema: Schema) -> dict[str, Any]:
         out: dict[str, Any] = {ID_FIELD: self.id}
-        out.update(zip(schema.feature_names, self.features))
+        out.update(zip(schema.feature_names, self.features, strict=True))
         out[LABEL_FIELD] = self.label
         out[CREATED_FIELD] = self.created
         return out
@@ -49,7 +50,7 @@ class Record:
         return json.dumps(self.to_log_dict(schema), separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
-    def from_log_dict(cls, data: Mapping[str, Any], schema: Schema) -> "Record":
+    def from_log_dict(cls, data: Mapping[str, Any], schema: Schema) -> Record:
         return cls(id=str(data[ID_FIELD]), features=tuple(float(data[n]) for n in schema.feature_names),
                    label=str(data[LABEL_FIELD]), created=int(data[CREATED_FIELD]))
 

@@ -17,9 +17,10 @@ they sort in commit order.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
@@ -85,7 +86,7 @@ class ModelVersion:
         return item
 
     @classmethod
-    def from_item(cls, item: dict[str, Any]) -> "ModelVersion":
+    def from_item(cls, item: dict[str, Any]) -> ModelVersion:
         plain = {k: _deser.deserialize(v) for k, v in item.items() if k != "pk"}
         kwargs: dict[str, Any] = {}
         for f in cls.__dataclass_fields__:

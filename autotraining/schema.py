@@ -64,7 +64,7 @@ class Schema:
                 "features": [f.to_dict() for f in self.features], "labels": list(self.labels)}
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "schema") -> "Schema":
+    def from_dict(cls, data: Any, source: str = "schema") -> Schema:
         if not isinstance(data, dict):
             raise SchemaError(f"{source}: must be a JSON object")
         feats = data.get("features")

@@ -13,8 +13,9 @@ import gzip
 import io
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from autotraining.records import Record
 from autotraining.schema import Schema
@@ -44,7 +45,7 @@ class SegmentRef:
                           sort_keys=True, separators=(",", ":"))
 
     @classmethod
-    def from_message(cls, body: str) -> "SegmentRef":
+    def from_message(cls, body: str) -> SegmentRef:
         try:
             data = json.loads(body)
             key, count = data["key"], data["count"]

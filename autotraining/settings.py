@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 # Environment variable names (the only place they are spelled out).
 ENV_PREFIX = "AUTOTRAINING_"
@@ -77,7 +78,7 @@ class Settings:
     @classmethod
     def from_env(
         cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
-    ) -> "Settings":
+    ) -> Settings:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for field, var in ENV.items():
@@ -99,7 +100,7 @@ class Settings:
         out["AWS_REGION"] = self.region
         return out
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
 

@@ -9,12 +9,12 @@ disabled unless switched on, and the embedded run only calls it with ``--generat
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import uuid
 from typing import Any
 
 from autotraining.aws import Aws
+from autotraining.aws import shared as aws_for
 from autotraining.generator import generate
 from autotraining.ingest import accept_records
 from autotraining.logs import get_logger
@@ -39,10 +39,5 @@ def handle(event: dict[str, Any], aws: Aws) -> dict[str, Any]:
     return {"accepted": result.accepted, "first_id": records[0].id}
 
 
-@functools.lru_cache(maxsize=4)
-def _aws(settings: Settings) -> Aws:
-    return Aws(settings)
-
-
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event, _aws(Settings.from_env()))
+    return handle(event, aws_for(Settings.from_env()))

@@ -19,6 +19,7 @@ from typing import Any  # noqa: E402
 
 from autotraining import api  # noqa: E402
 from autotraining.aws import Aws  # noqa: E402
+from autotraining.aws import shared as aws_for  # noqa: E402
 from autotraining.schema import load_schema  # noqa: E402
 from autotraining.serving import ModelCache, NoModel, predict_rows, read_rows  # noqa: E402
 from autotraining.settings import Settings  # noqa: E402
@@ -42,7 +43,7 @@ def handle(event: dict[str, Any], aws: Aws, cache: ModelCache) -> dict[str, Any]
 
 @functools.lru_cache(maxsize=4)
 def _container(settings: Settings) -> tuple[Aws, ModelCache]:
-    aws = Aws(settings)
+    aws = aws_for(settings)
     return aws, ModelCache.for_aws(aws)
 
 

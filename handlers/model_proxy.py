@@ -11,6 +11,7 @@ from typing import Any
 
 from autotraining import api
 from autotraining.aws import Aws
+from autotraining.aws import shared as aws_for
 from autotraining.registry import Registry
 from autotraining.serving import LATEST, ModelProxy, Refused, history_page
 from autotraining.settings import Settings
@@ -39,7 +40,7 @@ def handle(event: dict[str, Any], aws: Aws, proxy: ModelProxy) -> dict[str, Any]
 
 @functools.lru_cache(maxsize=4)
 def _container(settings: Settings) -> tuple[Aws, ModelProxy]:
-    aws = Aws(settings)
+    aws = aws_for(settings)
     return aws, ModelProxy.for_aws(aws)
 
 

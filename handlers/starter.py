@@ -6,10 +6,10 @@ raises, so the failure shows in the function's errors instead of passing unnotic
 """
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from autotraining.aws import Aws
+from autotraining.aws import shared as aws_for
 from autotraining.instance import StartPolicy, ensure_started
 from autotraining.settings import Settings
 
@@ -22,10 +22,5 @@ def handle(event: dict[str, Any], aws: Aws, policy: StartPolicy | None = None) -
     return {"instance_id": instance_id, "action": action, "source": source}
 
 
-@functools.lru_cache(maxsize=4)
-def _aws(settings: Settings) -> Aws:
-    return Aws(settings)
-
-
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event, _aws(Settings.from_env()))
+    return handle(event, aws_for(Settings.from_env()))

@@ -5,10 +5,10 @@ same on a retry); nothing is dropped silently.
 """
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from autotraining.aws import Aws
+from autotraining.aws import shared as aws_for
 from autotraining.recordlog import log_stream_batch
 from autotraining.schema import load_schema
 from autotraining.settings import Settings
@@ -26,10 +26,5 @@ def handle(event: dict[str, Any], aws: Aws) -> dict[str, Any]:
     }
 
 
-@functools.lru_cache(maxsize=4)
-def _aws(settings: Settings) -> Aws:
-    return Aws(settings)
-
-
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event, _aws(Settings.from_env()))
+    return handle(event, aws_for(Settings.from_env()))

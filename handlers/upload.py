@@ -5,11 +5,11 @@
 """
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from autotraining import api
 from autotraining.aws import Aws
+from autotraining.aws import shared as aws_for
 from autotraining.ingest import IngestUnavailable, RetryPolicy, accept_records
 from autotraining.schema import load_schema
 from autotraining.settings import Settings
@@ -32,10 +32,5 @@ def handle(event: dict[str, Any], aws: Aws, retry: RetryPolicy | None = None) ->
     return api.json_response(201, {"accepted": result.accepted, "ids": list(result.ids)})
 
 
-@functools.lru_cache(maxsize=4)
-def _aws(settings: Settings) -> Aws:
-    return Aws(settings)
-
-
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event, _aws(Settings.from_env()))
+    return handle(event, aws_for(Settings.from_env()))

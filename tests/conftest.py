@@ -6,10 +6,8 @@ server over HTTP on a free loopback port (one per test session).
 """
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
-from typing import Any, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -27,13 +25,6 @@ from autotraining.aws import Aws  # noqa: E402
 from autotraining.local.provision import provision  # noqa: E402
 from autotraining.schema import Schema, load_schema  # noqa: E402
 from autotraining.settings import Settings  # noqa: E402
-
-EVENTS_DIR = Path(__file__).parent / "events"
-
-
-def load_event(name: str) -> dict[str, Any]:
-    """A captured event from ``tests/events/<name>.json``."""
-    return json.loads((EVENTS_DIR / f"{name}.json").read_text())
 
 
 @pytest.fixture

@@ -12,52 +12,37 @@ import json
 import sys
 from typing import Any
 
+from autotraining.commands.options import add_api_argument, api_url, read_input
+
 HELP = "predict labels for rows from a file or stdin through the API"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", nargs="?", default="-", metavar="FILE",
                         help="rows to predict: CSV with a header, JSON Lines or a JSON array; '-' reads stdin")
-    parser.add_argument("--api", default=argparse.SUPPRESS,
-                        help="base URL of the API, e.g. http://127.0.0.1:8080; when not given, $AUTOTRAINING_API_URL")
+    add_api_argument(parser)
     parser.add_argument("--format", choices=("table", "json"), default="table",
                         help="table: one line per row; json: the API's answer")
     parser.add_argument("--chunk", type=int, default=1000, help="rows per request")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each request")
 
 
-def api_url(args: argparse.Namespace) -> str:
-    from autotraining.cli import UsageError
-    from autotraining.settings import Settings, SettingsError
-
-    try:
-        url = getattr(args, "api", "") or Settings.from_env().api_url
-    except SettingsError as exc:
-        raise UsageError(str(exc)) from None
-    if not url:
-        raise UsageError("give the API's URL with --api URL (or set AUTOTRAINING_API_URL)")
-    return str(url)
-
-
 def run(args: argparse.Namespace) -> int:
     from autotraining.cli import UsageError
-    from autotraining.client import ApiClient, ApiError, read_rows
+    from autotraining.client import ApiClient, ApiError
+    from autotraining.rowfiles import FileError, read_rows
     from autotraining.schema import RESERVED_FIELDS
 
     if args.chunk < 1:
         raise UsageError("--chunk must be at least 1")
-    name = "stdin" if args.file == "-" else args.file
+    client = ApiClient(api_url(args), timeout=args.timeout)
+    name, text = read_input(args.file)
     try:
-        text = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()
-    except OSError as exc:
-        raise UsageError(f"cannot read {name}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{name} is not UTF-8 text") from None
-    try:
-        data = read_rows(text, name)
-        client = ApiClient(api_url(args), timeout=args.timeout)
-    except (ValueError, ApiError) as exc:
-        raise UsageError(str(exc)) from None
+        data = read_rows(text, "auto", name)
+    except FileError as exc:
+        raise UsageError(f"{name} {exc}") from None
+    if not data.rows:
+        raise UsageError(f"{name} holds no rows")
     # id, label and created are not features: keep them here (a given label is compared with the
     # prediction in the table), send the rest, so `autotraining generate | autotraining predict` works.
     sendable = [{k: v for k, v in row.items() if k not in RESERVED_FIELDS} if isinstance(row, dict) else row
@@ -84,15 +69,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _describe(exc: Any, name: str, lines: tuple[int, ...], offset: int) -> str:
-    body = exc.body if isinstance(exc.body, dict) else {}
-    errors = body.get("errors") or []
+    from autotraining.rowfiles import describe_errors
+
+    errors = exc.body.get("errors") if isinstance(exc.body, dict) else None
     if exc.status in (400, 413) and errors:
-        parts = []
-        for e in errors[:5]:
-            where = f"line {lines[offset + e['index']]}" if isinstance(e.get("index"), int) else name
-            parts.append(f"{where}" + (f" field {e['field']!r}" if e.get("field") else "") + f": {e['message']}")
-        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-        return f"{name}: " + "; ".join(parts) + more
+        return f"{name}: " + describe_errors(errors, lines, offset)
     return str(exc)
 
 

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from autotraining.cli import UsageError
     from autotraining.client import ApiClient, ApiError
-    from autotraining.commands.predict import api_url
+    from autotraining.commands.options import api_url
 
     if args.limit < 0:
         raise UsageError("--limit must be 0 (all) or more")

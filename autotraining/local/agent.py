@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from autotraining.aws import Aws
+from autotraining.local.background import BackgroundLoop
 from autotraining.logs import get_logger
 
 log = get_logger(__name__)
@@ -40,13 +41,14 @@ def _stderr_output(line: str) -> None:
     sys.stderr.flush()
 
 
-class InstanceAgent:
+class InstanceAgent(BackgroundLoop):
     """Runs ``command`` while the emulated instance is running; ``start()``/``stop()`` a thread."""
 
     def __init__(self, aws: Aws, instance_id: str, command: Sequence[str], env: Mapping[str, str] | None = None,
                  boot_delay: float = 5.0, poll_interval: float = 0.5, restart_base: float = 1.0,
                  restart_max: float = 30.0, stop_grace: float = 10.0, output: Output = _stderr_output,
                  cwd: str | None = None) -> None:
+        super().__init__(name="instance-agent", stop_timeout=30.0)
         self.aws = aws
         self.instance_id = instance_id
         self.command = list(command)
@@ -58,8 +60,6 @@ class InstanceAgent:
         self.stop_grace = stop_grace
         self.output = output
         self.cwd = cwd
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._proc: subprocess.Popen[str] | None = None
         self._pumps: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -68,16 +68,8 @@ class InstanceAgent:
         self.boots = 0  # times the instance was seen to start
 
     # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> InstanceAgent:
-        self._thread = threading.Thread(target=self._run, name="instance-agent", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=timeout)
-            self._thread = None
+    def stop(self, timeout: float | None = None) -> None:
+        super().stop(timeout)
         self._terminate("agent stopping")
 
     @property

@@ -27,6 +27,7 @@ from typing import Any
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_when_event_set, wait_exponential
 
 from autotraining.aws import Aws
+from autotraining.local.background import BackgroundLoop
 from autotraining.logs import get_logger
 
 log = get_logger(__name__)
@@ -84,12 +85,13 @@ class PollerStats:
     failed_deliveries: int
 
 
-class StreamPoller:
+class StreamPoller(BackgroundLoop):
     """Reads one table's stream and delivers batches; ``start()`` runs it in a thread, ``stop()`` ends it."""
 
     def __init__(self, aws: Aws, table_name: str, deliver: Deliver | None = None, batch_size: int = 100,
                  batch_window: float = 0.0, poll_interval: float = 0.25, retry_base: float = 0.5,
                  retry_max: float = 10.0, shard_refresh: float = 10.0) -> None:
+        super().__init__(name="stream-poller", stop_timeout=15.0)
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         if batch_window < 0:
@@ -103,8 +105,6 @@ class StreamPoller:
         self.retry_base = retry_base
         self.retry_max = retry_max
         self.shard_refresh = shard_refresh
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._shards: dict[str, _Shard] = {}
         self._stream_arn = ""
         self._delivered_records = 0
@@ -114,16 +114,6 @@ class StreamPoller:
         self._idle_cond = threading.Condition()
 
     # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> StreamPoller:
-        self._thread = threading.Thread(target=self._run, name="stream-poller", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 15.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=timeout)
-            self._thread = None
 
     @property
     def stats(self) -> PollerStats:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import threading
 import time
 import urllib.request
 import uuid
@@ -21,6 +20,7 @@ from typing import Any
 from autotraining.aws import Aws
 from autotraining.generator import generate
 from autotraining.invoke import invoke_async
+from autotraining.local.background import BackgroundLoop
 from autotraining.logs import get_logger
 from autotraining.schema import load_schema
 
@@ -56,34 +56,23 @@ def post_generated(api_url: str, n: int, seed: int, id_prefix: str, schema_file:
         return int(json.loads(resp.read()).get("accepted", 0))
 
 
-class Scheduler:
+class Scheduler(BackgroundLoop):
     """Fires the starter (and optionally the generator) on fixed periods in a thread."""
 
     def __init__(self, aws: Aws, api_url: str, schedule_seconds: float = 60.0, generate: bool = False,
                  generate_every: float = 10.0, invoke: Callable[[Aws, str, dict[str, Any]], None] = invoke_async,
                  ) -> None:
+        super().__init__(name="scheduler", stop_timeout=35.0)
         self.aws = aws
         self.api_url = api_url
         self.schedule_seconds = schedule_seconds
         self.generate = generate
         self.generate_every = generate_every
         self.invoke = invoke
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._run_token = uuid.uuid4().hex[:8]  # keeps generated ids unique across runs
         self.starter_calls = 0
         self.generator_calls = 0
 
-    def start(self) -> Scheduler:
-        self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 35.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=timeout)
-            self._thread = None
 
     def _run(self) -> None:
         now = time.monotonic()

@@ -72,7 +72,7 @@ def test_predict_reports_invalid_rows_by_line_in_one_line(api, aws, schema, tmp_
     assert main(["predict", str(path), "--api", api]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "Traceback" not in err
-    assert err == (f"autotraining predict: error: {path}: line 3 field {schema.feature_names[0]!r}: "
+    assert err == (f"autotraining predict: error: {path}: line 3, field {schema.feature_names[0]!r}: "
                    "must be a number, got a string")
 
 
