@@ -1,0 +1,13 @@
+"""The runnable examples in the core's docstrings stay true (each module here has at least one)."""
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+
+@pytest.mark.parametrize("module", ["autotraining.generator", "autotraining.rowfiles", "autotraining.dashboard"])
+def test_docstring_examples_run(module: str) -> None:
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
