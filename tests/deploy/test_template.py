@@ -148,6 +148,11 @@ def test_bucket_is_private_encrypted_tls_only_with_log_lifecycle(template: dict[
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
+def test_bucket_lets_browsers_read_redirected_model_files_and_nothing_more(template: dict[str, Any]) -> None:
+    rules = template["Resources"]["DataBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert [sorted(r["AllowedMethods"]) for r in rules] == [["GET", "HEAD"]]
+
+
 def test_pending_queue_redrives_to_the_dlq_after_three_receives(template: dict[str, Any]) -> None:
     redrive = template["Resources"]["PendingQueue"]["Properties"]["RedrivePolicy"]
     assert redrive == {"deadLetterTargetArn": {"Fn::GetAtt": ["PendingDeadLetterQueue", "Arn"]}, "maxReceiveCount": 3}
