@@ -35,7 +35,7 @@ $(BROWSER_STAMP):
 demo: install
 	$(VENV)/bin/autotraining local --generate
 
-test: install
+test: install lint
 	$(VENV)/bin/cfn-lint deploy/cloudformation/template.yaml
 	$(VENV)/bin/python -m pytest
 
@@ -44,6 +44,7 @@ test-fast: install
 
 lint: install
 	$(VENV)/bin/ruff check autotraining handlers worker scripts tests
+	$(VENV)/bin/mypy autotraining handlers worker scripts
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache

@@ -92,7 +92,7 @@ def _retrying(retry: RetryPolicy) -> Retrying:
 def _stored_ids(ddb: Any, table: str, ids: list[str], retry: RetryPolicy) -> set[str]:
     found: set[str] = set()
     for start in range(0, len(ids), READ_CHUNK):
-        request = {table: {"Keys": [{ID_FIELD: {"S": i}} for i in ids[start:start + READ_CHUNK]],
+        request: dict[str, Any] = {table: {"Keys": [{ID_FIELD: {"S": i}} for i in ids[start:start + READ_CHUNK]],
                            "ProjectionExpression": "#id", "ExpressionAttributeNames": {"#id": ID_FIELD},
                            "ConsistentRead": True}}
         try:

@@ -124,7 +124,9 @@ def _read_csv(text: str) -> FileRows:
 
 
 def _read_jsonl(text: str) -> FileRows:
-    rows, lines, problems = [], [], []
+    rows: list[Any] = []
+    lines: list[int] = []
+    problems: list[tuple[int | None, str]] = []
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue

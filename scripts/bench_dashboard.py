@@ -32,6 +32,14 @@ def post_predict(url: str, rows: list[dict[str, float]]) -> dict[str, Any]:
         return json.loads(resp.read())
 
 
+def attribute(page: Any, selector: str, name: str) -> str:
+    """An attribute the page must have set (a missing one is a broken page, not a number)."""
+    value = page.get_attribute(selector, name)
+    if value is None:
+        raise SystemExit(f"the page has no {name} on {selector}")
+    return str(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", required=True, help="base URL of the HTTP API, e.g. http://127.0.0.1:8080")
@@ -74,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         for fx in range(len(schema["features"])):
             page.select_option("#map-x", str(fx))
             page.wait_for_timeout(50)
-            map_ms.append(float(page.get_attribute("#comfort-map", "data-predict-ms")))
-        cells = int(page.get_attribute("#comfort-map", "data-cells"))
+            map_ms.append(float(attribute(page, "#comfort-map", "data-predict-ms")))
+        cells = int(attribute(page, "#comfort-map", "data-cells"))
         print(f"label map: one batched predict of {cells} rows: median {statistics.median(map_ms):.1f} ms "
               f"({cells / statistics.median(map_ms) * 1000:,.0f} rows/s)")
 
@@ -93,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                                    " const got = f ? JSON.parse(f) : {};"
                                    " return Object.entries(want).every(([k, v]) => got[k] === v); }", arg=values)
             latencies.append((time.perf_counter() - started) * 1000)
-            in_browser = json.loads(page.get_attribute("#prediction", "data-probabilities"))
+            in_browser = json.loads(attribute(page, "#prediction", "data-probabilities"))
             answer = post_predict(url, [values])
             if answer["version"] != page.get_attribute("#prediction", "data-version"):
                 skipped += 1  # a new model was published in between: not the same model

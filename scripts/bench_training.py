@@ -118,7 +118,9 @@ def case_incremental(size: int, new: int, reservoir: int, epochs: int, repeat: i
         round_s = float(np.median(times))
         committed = w.rounds[-1].committed
         assert committed is not None and committed.records_seen == size + new * repeat, committed
-        latest_model = Registry(aws.dynamodb, aws.settings.models_table).latest().model_version
+        latest = Registry(aws.dynamodb, aws.settings.models_table).latest()
+        assert latest is not None
+        latest_model = latest.model_version
         body = s3.get_object(Bucket=bucket, Key=f"models/{latest_model}/model.h5")["Body"].read()
         final = trainer.from_h5_bytes(body)
     tx, ty = history(schema, 5000, seed=99)

@@ -6,13 +6,17 @@ The options themselves are declared once, in ``autotraining.commands.worker.add_
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from autotraining.aws import Aws
 from autotraining.logs import configure
 from autotraining.settings import Settings, SettingsError
 
+if TYPE_CHECKING:  # the real import is deferred: it loads TensorFlow
+    from worker.loop import WorkerOptions
 
-def options_from(args: argparse.Namespace, settings: Settings) -> WorkerOptions:  # noqa: F821
+
+def options_from(args: argparse.Namespace, settings: Settings) -> WorkerOptions:
     from worker.loop import WorkerOptions
     from worker.trainer import TrainConfig
 

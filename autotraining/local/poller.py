@@ -130,6 +130,10 @@ class StreamPoller(BackgroundLoop):
     def _streams(self) -> Any:
         return self.aws.client("dynamodbstreams")
 
+    def _sleep(self, seconds: float) -> None:
+        """Back-off that ``stop`` interrupts at once."""
+        self._stop.wait(seconds)
+
     def _run(self) -> None:
         log.info("poller.started", table=self.table_name, batch_size=self.batch_size, batch_window=self.batch_window)
         next_refresh = 0.0
@@ -222,7 +226,7 @@ class StreamPoller(BackgroundLoop):
             retry=retry_if_exception_type(Exception),
             wait=wait_exponential(multiplier=self.retry_base, max=self.retry_max),
             stop=stop_when_event_set(self._stop),
-            sleep=self._stop.wait,
+            sleep=self._sleep,
             before_sleep=self._log_retry(shard, batch),
             reraise=True,
         )
