@@ -5,8 +5,9 @@ Order of a round's writes (each step idempotent; the commit is the only decision
 1. *Export*: the folded model (``trainer.fold``) to the TensorFlow.js layers format with
    legacy Keras (``model.json`` + ``group1-shard1of1.bin``), the unfolded Keras file
    (``model.h5``) for warm starts, and ``metadata.json`` (contract in docs/internals.md).
-   A numpy forward pass over the exported ``model.json`` + shards must give the Keras model's
-   probabilities on a few rows (``verify_export``), else the round refuses to publish.
+   The serving side's numpy predictor (``autotraining.predictor``) over the exported
+   ``model.json`` + shards must give the Keras model's probabilities on a few rows
+   (``verify_export``), else the round refuses to publish.
 2. *Stage*: the files go to ``staging/<version>-<attempt>/`` and the training state to
    ``state/<version>-<attempt>.npz`` — names no other attempt uses, so a worker that loses the
    commit race can never overwrite the winner's model.
@@ -34,6 +35,7 @@ from tenacity import retry, stop_after_attempt, wait_exponential
 
 from autotraining.artifacts import KERAS_FILE, MODEL_JSON, model_key
 from autotraining.logs import get_logger
+from autotraining.predictor import Predictor, UnsupportedModel
 from autotraining.registry import ModelVersion, Registry
 from worker import trainer
 
@@ -68,39 +70,12 @@ def export_tfjs(folded_model: Any) -> dict[str, bytes]:
     return files
 
 
-def numpy_forward(model_json: dict[str, Any], shards: dict[str, bytes], x: np.ndarray) -> np.ndarray:
-    """Probabilities from a TF.js layers model of Dense layers (the bytes TensorFlow.js loads)."""
-    weights: dict[str, np.ndarray] = {}
-    for group in model_json["weightsManifest"]:
-        data = b"".join(shards[p] for p in group["paths"])
-        offset = 0
-        for spec in group["weights"]:
-            n = int(np.prod(spec["shape"])) if spec["shape"] else 1
-            arr = np.frombuffer(data, dtype=np.float32, count=n, offset=offset).reshape(spec["shape"])
-            weights[spec["name"]] = arr
-            offset += n * 4
-    a = np.asarray(x, dtype=np.float32)
-    for layer in model_json["modelTopology"]["model_config"]["config"]["layers"]:
-        if layer["class_name"] != "Dense":
-            continue
-        name = layer["config"]["name"]
-        kernel = next(v for k, v in weights.items() if k.startswith(name + "/") and k.endswith("kernel"))
-        bias = next(v for k, v in weights.items() if k.startswith(name + "/") and k.endswith("bias"))
-        a = a @ kernel + bias
-        act = layer["config"].get("activation", "linear")
-        if act == "relu":
-            a = np.maximum(a, 0)
-        elif act == "softmax":
-            e = np.exp(a - a.max(axis=1, keepdims=True))
-            a = e / e.sum(axis=1, keepdims=True)
-        elif act != "linear":
-            raise ExportMismatch(f"activation {act!r} is not supported by the numpy check")
-    return a
-
-
 def verify_export(files: dict[str, bytes], expected: np.ndarray, x: np.ndarray, atol: float = 1e-4) -> None:
-    model_json = json.loads(files[MODEL_JSON])
-    got = numpy_forward(model_json, files, x)
+    """The serving side's own numpy predictor, over the exported bytes, must answer like Keras."""
+    try:
+        got = Predictor.from_bytes(files[MODEL_JSON], files).predict_proba(x)
+    except UnsupportedModel as exc:
+        raise ExportMismatch(f"the serving predictor cannot load the exported model: {exc}") from None
     if got.shape != expected.shape or not np.allclose(got, expected, atol=atol):
         diff = float(np.abs(got - expected).max()) if got.shape == expected.shape else float("inf")
         raise ExportMismatch(f"exported model differs from the Keras model by {diff}")

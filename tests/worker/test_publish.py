@@ -8,6 +8,7 @@ import pytest
 
 from autotraining.artifacts import KERAS_FILE, METADATA_JSON, MODEL_JSON, model_key
 from autotraining.generator import generate
+from autotraining.predictor import Predictor
 from worker import publish, trainer
 
 
@@ -30,7 +31,7 @@ def test_tfjs_export_is_legacy_keras_dense_only_and_matches_keras(trained) -> No
     layers = topology["model_config"]["config"]["layers"]
     assert "batch_input_shape" in layers[0]["config"]  # what TensorFlow.js 4.22 needs (not Keras 3's batch_shape)
     assert {layer["class_name"] for layer in layers} <= {"InputLayer", "Dense"}
-    got = publish.numpy_forward(json.loads(files[MODEL_JSON]), files, x[:100])
+    got = Predictor.from_bytes(files[MODEL_JSON], files).predict_proba(x[:100])
     assert np.allclose(got, trainer.predict_proba(model, x[:100]), atol=1e-5)
 
 
