@@ -31,7 +31,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from autotraining.api import CORS_HEADERS, ROUTES
+from autotraining import api
+from autotraining.api import ROUTES
 from autotraining.logs import get_logger
 
 log = get_logger(__name__)
@@ -179,8 +180,8 @@ def to_http(result: Any) -> HttpResponse:
 
 
 def json_error(status: int, message: str) -> HttpResponse:
-    body = json.dumps({"message": message}).encode("utf-8")
-    return HttpResponse(status, (("content-type", "application/json"), *CORS_HEADERS.items()), body)
+    """The gateway's own errors (no route, no handler, too large) in the handlers' error shape."""
+    return to_http(api.error_response(status, message))
 
 
 class LambdaContext:
