@@ -7,14 +7,32 @@ from __future__ import annotations
 
 import functools
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from autotraining.settings import Settings
 
 _RETRY_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """A bound and an exponential backoff (seconds) for a call AWS may refuse for now (throttling,
+    unprocessed items, an instance between states). Subclasses set their own defaults."""
+
+    attempts: int
+    initial: float
+    maximum: float
+
+    def retrying(self, on: type[BaseException]) -> Retrying:
+        """Retry while ``on`` is raised, at most ``attempts`` times; then ``tenacity.RetryError``."""
+        return Retrying(stop=stop_after_attempt(self.attempts),
+                        wait=wait_exponential(multiplier=self.initial, max=self.maximum),
+                        retry=retry_if_exception_type(on))
 
 
 class Aws:

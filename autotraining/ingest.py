@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
-from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import RetryError
 
-from autotraining.aws import Aws
+from autotraining.aws import Aws, Backoff
 from autotraining.logs import get_logger
 from autotraining.records import Record
 from autotraining.schema import ID_FIELD, Schema
@@ -41,7 +41,7 @@ class IngestUnavailable(RuntimeError):
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(Backoff):
     """How long to keep retrying unprocessed items/keys: attempts per chunk, exponential backoff in seconds."""
 
     attempts: int = 8
@@ -83,12 +83,6 @@ def accept_records(aws: Aws, schema: Schema, payload: Any, max_rows: int = 1000,
     return AcceptResult(accepted=len(records), ids=tuple(r.id for r in records), written=len(new))
 
 
-def _retrying(retry: RetryPolicy) -> Retrying:
-    return Retrying(stop=stop_after_attempt(retry.attempts),
-                    wait=wait_exponential(multiplier=retry.initial, max=retry.maximum),
-                    retry=retry_if_exception_type(_Unfinished), reraise=False)
-
-
 def _stored_ids(ddb: Any, table: str, ids: list[str], retry: RetryPolicy) -> set[str]:
     found: set[str] = set()
     for start in range(0, len(ids), READ_CHUNK):
@@ -96,7 +90,7 @@ def _stored_ids(ddb: Any, table: str, ids: list[str], retry: RetryPolicy) -> set
                            "ProjectionExpression": "#id", "ExpressionAttributeNames": {"#id": ID_FIELD},
                            "ConsistentRead": True}}
         try:
-            for attempt in _retrying(retry):
+            for attempt in retry.retrying(_Unfinished):
                 with attempt:
                     resp = ddb.batch_get_item(RequestItems=request)
                     found.update(item[ID_FIELD]["S"] for item in resp.get("Responses", {}).get(table, []))
@@ -113,7 +107,7 @@ def _stored_ids(ddb: Any, table: str, ids: list[str], retry: RetryPolicy) -> set
 def _write_chunk(ddb: Any, table: str, records: list[Record], schema: Schema, retry: RetryPolicy) -> None:
     pending = [{"PutRequest": {"Item": r.to_item(schema)}} for r in records]
     try:
-        for attempt in _retrying(retry):
+        for attempt in retry.retrying(_Unfinished):
             with attempt:
                 resp = ddb.batch_write_item(RequestItems={table: pending})
                 pending = (resp.get("UnprocessedItems") or {}).get(table, [])

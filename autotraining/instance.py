@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
-from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import RetryError
 
+from autotraining.aws import Backoff
 from autotraining.logs import get_logger
 
 log = get_logger(__name__)
@@ -29,7 +30,7 @@ class InstanceUnavailable(RuntimeError):
 
 
 @dataclass(frozen=True)
-class StartPolicy:
+class StartPolicy(Backoff):
     """Bound and backoff (seconds) for waiting on a stopping instance / retrying IncorrectInstanceState."""
 
     attempts: int = 12
@@ -46,9 +47,7 @@ def ensure_started(ec2: Any, instance_id: str, policy: StartPolicy = StartPolicy
     if not instance_id:
         raise InstanceUnavailable("no instance id is configured (AUTOTRAINING_INSTANCE_ID)")
     try:
-        for attempt in Retrying(stop=stop_after_attempt(policy.attempts),
-                                wait=wait_exponential(multiplier=policy.initial, max=policy.maximum),
-                                retry=retry_if_exception_type(_NotYet)):
+        for attempt in policy.retrying(_NotYet):
             with attempt:
                 return _step(ec2, instance_id)
     except RetryError:
