@@ -28,7 +28,7 @@ from autotraining.invoke import invoke_async
 from autotraining.logs import get_logger
 from autotraining.records import Record
 from autotraining.schema import CREATED_FIELD, ID_FIELD, LABEL_FIELD, Schema
-from autotraining.segments import SegmentRef, encode_segment, segment_key
+from autotraining.segments import SegmentRef, encode_segment, queue_counts, segment_key
 from autotraining.validation import InvalidInput, validate_records
 
 log = get_logger(__name__)
@@ -81,10 +81,7 @@ def log_stream_batch(aws: Aws, schema: Schema, event: Mapping[str, Any]) -> Logg
 
 def pending_segments(aws: Aws) -> int:
     """Queue messages not yet consumed: visible plus in flight (approximate, as SQS reports them)."""
-    attrs = aws.sqs.get_queue_attributes(
-        QueueUrl=aws.settings.queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-    return int(attrs.get("ApproximateNumberOfMessages", 0)) + int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0))
+    return sum(queue_counts(aws.sqs, aws.settings.queue_url))
 
 
 def _event_name(record: Any) -> str:

@@ -98,3 +98,10 @@ def read_segment(s3: Any, bucket: str, key: str, schema: Schema) -> list[Record]
     except s3.exceptions.NoSuchKey:
         raise SegmentError(f"segment {key} does not exist") from None
     return decode_segment(body, schema)
+
+
+def queue_counts(sqs: Any, queue_url: str) -> tuple[int, int]:
+    """(messages waiting, messages in flight) of a segment queue, as SQS approximates them."""
+    attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    return int(attrs.get("ApproximateNumberOfMessages", 0)), int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0))

@@ -33,7 +33,7 @@ from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponen
 from autotraining.logs import get_logger
 from autotraining.records import Record
 from autotraining.schema import Schema
-from autotraining.segments import SegmentError, SegmentRef, read_segment
+from autotraining.segments import SegmentError, SegmentRef, queue_counts, read_segment
 
 log = get_logger("worker.drain")
 
@@ -140,10 +140,7 @@ class PendingQueue:
 
     def counts(self) -> tuple[int, int]:
         """(messages waiting, messages in flight — ours or anyone's)."""
-        attrs = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=[
-            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-        return int(attrs.get("ApproximateNumberOfMessages", 0)), int(
-            attrs.get("ApproximateNumberOfMessagesNotVisible", 0))
+        return queue_counts(self.sqs, self.url)
 
     def is_empty(self) -> bool:
         """No message waiting and none in flight."""

@@ -16,6 +16,7 @@ from autotraining.records import Record
 from autotraining.registry import Registry
 from autotraining.schema import Schema
 from autotraining.segments import SegmentRef, encode_segment, segment_key
+from autotraining.segments import queue_counts as segment_counts
 
 SHARD = "shardId-00000001"
 
@@ -75,8 +76,6 @@ def queue_counts(waws: Aws) -> Callable[..., tuple[int, int]]:
     """(visible, in flight) messages of the pending queue, or of ``url``."""
 
     def _counts(url: str = "") -> tuple[int, int]:
-        attrs = waws.sqs.get_queue_attributes(QueueUrl=url or waws.settings.queue_url, AttributeNames=[
-            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-        return int(attrs["ApproximateNumberOfMessages"]), int(attrs["ApproximateNumberOfMessagesNotVisible"])
+        return segment_counts(waws.sqs, url or waws.settings.queue_url)
 
     return _counts
