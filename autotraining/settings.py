@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 # Environment variable names (the only place they are spelled out).
-ENV_PREFIX = "AUTOTRAINING_"
 ENV = {
     "records_table": "AUTOTRAINING_RECORDS_TABLE",
     "models_table": "AUTOTRAINING_MODELS_TABLE",

@@ -142,10 +142,6 @@ class PendingQueue:
         """(messages waiting, messages in flight — ours or anyone's)."""
         return queue_counts(self.sqs, self.url)
 
-    def is_empty(self) -> bool:
-        """No message waiting and none in flight."""
-        return sum(self.counts()) == 0
-
     def keep_invisible(self, deliveries: list[Delivery]) -> Heartbeat:
         """A context manager that extends the messages' visibility every third of the timeout."""
         return Heartbeat(self, [d.receipt_handle for d in deliveries])

@@ -23,7 +23,6 @@ from autotraining.deploy import bundle, template
 from autotraining.deploy.stack import DeployError, ensure_artifact_bucket
 from autotraining.settings import Settings
 
-DLQ_MAX_RECEIVES = 3  # the template's maxReceiveCount
 QUEUE_VISIBILITY_SECONDS = 120
 
 

@@ -160,7 +160,7 @@ class EmbeddedStack:
             self.poller = StreamPoller(self.aws, self.settings.records_table, batch_size=self.batch_size,
                                        batch_window=self.batch_window).start()
         if self.run_scheduler:
-            self.scheduler = Scheduler(self.aws, self.api_url, schedule_seconds=self.schedule_seconds,
+            self.scheduler = Scheduler(self.aws, schedule_seconds=self.schedule_seconds,
                                        generate=self.generate, generate_every=self.generate_every).start()
         if self.run_agent:
             env = {"TF_CPP_MIN_LOG_LEVEL": "2", **os.environ, **self.settings.to_env(), "TF_USE_LEGACY_KERAS": "1",

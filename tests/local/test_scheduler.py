@@ -1,16 +1,13 @@
 """The embedded scheduler: the starter on its period (EventBridge stand-in), the generator when on."""
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from autotraining.aws import Aws
-from autotraining.local.gateway import Gateway, HandlerMissing
-from autotraining.local.scheduler import Scheduler, post_generated
+from autotraining.local.scheduler import Scheduler
 from autotraining.schema import load_schema
 from autotraining.settings import Settings
 
@@ -27,7 +24,7 @@ def test_starter_is_invoked_every_period_with_a_scheduled_event() -> None:
     aws = Aws(Settings(starter_function="stack-starter", region="eu-west-1"))
     invoke = Invocations()
     started = time.monotonic()
-    scheduler = Scheduler(aws, "http://unused", schedule_seconds=0.3, invoke=invoke).start()
+    scheduler = Scheduler(aws, schedule_seconds=0.3, invoke=invoke).start()
     time.sleep(1.05)
     scheduler.stop()
     assert 3 <= len(invoke.calls) <= 4
@@ -39,37 +36,21 @@ def test_starter_is_invoked_every_period_with_a_scheduled_event() -> None:
 
 
 def test_stop_returns_promptly_between_long_periods() -> None:
-    scheduler = Scheduler(Aws(Settings()), "http://unused", schedule_seconds=3600, invoke=Invocations()).start()
+    scheduler = Scheduler(Aws(Settings()), schedule_seconds=3600, invoke=Invocations()).start()
     t0 = time.monotonic()
     scheduler.stop()
     assert time.monotonic() - t0 < 1.0
 
 
-@pytest.fixture
-def posted() -> Iterator[tuple[Gateway, list[dict[str, Any]]]]:
-    seen: list[dict[str, Any]] = []
-
-    def upload(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        rows = json.loads(event["body"])
-        seen.append(event)
-        return {"statusCode": 201, "body": json.dumps({"accepted": len(rows), "ids": [r["id"] for r in rows]})}
-
-    def resolve(module: str) -> Any:
-        if module != "upload":
-            raise HandlerMissing(module)
-        return upload
-
-    gw = Gateway("127.0.0.1", 0, resolver=resolve).start()
-    yield gw, seen
-    gw.stop()
-
-
-def test_fallback_generator_posts_valid_seeded_records(posted: tuple[Gateway, list[dict[str, Any]]]) -> None:
-    gw, seen = posted
-    assert post_generated(gw.url, 7, seed=3, id_prefix="t-") == 7
-    rows = json.loads(seen[0]["body"])
-    schema = load_schema()
-    assert [r["id"] for r in rows] == [f"t-{i:08d}" for i in range(7)]
-    assert all(set(r) == {"id", *schema.feature_names, "label", "created"} for r in rows)
-    assert post_generated(gw.url, 7, seed=3, id_prefix="t-") == 7
-    assert json.loads(seen[1]["body"]) == rows  # same seed, same records
+def test_generator_tick_stores_a_batch_through_the_generator_handler(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = aws.settings.replace(generator_batch=7)
+    for name, value in settings.to_env().items():
+        monkeypatch.setenv(name, value)  # the handler builds its Settings from the environment, as in Lambda
+    scheduler = Scheduler(Aws(settings), schedule_seconds=3600, generate=True, invoke=Invocations())
+    scheduler.fire_generator()
+    scheduler.fire_generator()
+    items = aws.dynamodb.scan(TableName=settings.records_table)["Items"]
+    assert len(items) == 14  # two ticks, two distinct event ids, no id collides
+    assert all(item["id"]["S"].startswith("gen-") for item in items)
+    assert {item["label"]["S"] for item in items} <= set(load_schema().labels)
+    assert scheduler.generator_calls == 2
