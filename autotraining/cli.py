@@ -11,6 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from autotraining import __version__
+
 COMMANDS = ("local", "worker", "generate", "upload", "predict", "status", "deploy")
 
 
@@ -23,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="autotraining",
         description="Continuously retrain a model on streaming labeled data, on AWS or on one machine.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         module = importlib.import_module(f"autotraining.commands.{name}")
