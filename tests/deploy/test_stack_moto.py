@@ -144,6 +144,10 @@ def test_embedded_provision_deploys_the_template_minus_what_moto_cannot_run(aws:
         "handlers.starter.handler"
     # no event source mapping (it would make the stream's records vanish in moto)
     assert aws.client("lambda").list_event_source_mappings()["EventSourceMappings"] == []
+    # the outputs are exported under the stack's name (ApiUrl is cut with the HTTP API)
+    exports = {e["Name"]: e["Value"] for e in cfn.list_exports()["Exports"]}
+    assert exports["autotraining-RecordsTable"] == s.records_table and exports["autotraining-QueueUrl"] == s.queue_url
+    assert exports["autotraining-InstanceId"] == s.instance_id
     # the instance ends up stopped
     state = aws.ec2.describe_instances(InstanceIds=[s.instance_id])["Reservations"][0]["Instances"][0]["State"]["Name"]
     assert state == "stopped"

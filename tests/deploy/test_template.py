@@ -260,6 +260,14 @@ def test_outputs_name_everything_settings_need(template: dict[str, Any]) -> None
     assert "Fn::GetAtt" not in json.dumps(outputs["ApiUrl"])  # a GetAtt on ApiGatewayV2 breaks moto (NOTES.md)
 
 
+def test_every_output_is_exported_under_the_stack_name(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    assert len(outputs) >= 10
+    for key, output in outputs.items():
+        # other stacks import them with !ImportValue <stack>-<Output>; the stack name keeps them unique per region
+        assert output["Export"] == {"Name": {"Fn::Sub": f"${{AWS::StackName}}-{key}"}}, key
+
+
 # ------------------------------------------------------------------ least privilege
 
 def _policy_actions_data() -> dict[str, Any]:
