@@ -20,6 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parameter", "-p", action="append", default=[], metavar="KEY=VALUE",
                         help="template parameter (repeatable), e.g. --parameter InstanceType=t3.medium; "
                              "parameters not given keep their previous value on an update")
+    parser.add_argument("--tags", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="stack tags, copied by CloudFormation onto every resource that takes tags, e.g. "
+                             "--tags team=ml cost-center=42 (a 'project=autotraining' tag is always added; "
+                             "tags given once stay on later updates)")
     parser.add_argument("--artifact-bucket", default=None,
                         help="private bucket for the code artifacts and the template, created when missing "
                              "(None: <stack-name>-artifacts-<account>-<region>)")
@@ -41,6 +45,20 @@ def _parameters(items: list[str]) -> dict[str, str]:
     return out
 
 
+def _tags(items: list[str]) -> dict[str, str]:
+    from autotraining.cli import UsageError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        # CloudFormation's limits: key 1-127 characters, value up to 255, and the aws: prefix is AWS's own
+        if not sep or not 0 < len(key) <= 127 or len(value) > 255 or key.lower().startswith("aws:"):
+            raise UsageError(f"--tags {item!r} is not KEY=VALUE (key 1-127 characters, not starting with "
+                             "'aws:'; value up to 255)")
+        out[key] = value
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
@@ -54,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,63}", args.stack_name):
         raise UsageError(f"--stack-name {args.stack_name!r}: letters, digits and '-', starting with a letter")
     parameters = _parameters(args.parameter)
+    tags = _tags(args.tags)
     overrides = {k: v for k, v in {"region": args.region, "endpoint_url": args.endpoint_url}.items() if v}
     try:
         settings = Settings.from_env(overrides)
@@ -65,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             account = aws.client("sts").get_caller_identity()["Account"]
             bucket = f"{args.stack_name.lower()}-artifacts-{account}-{settings.region}"[:63].rstrip("-")
         result = deploy(aws, DeployRequest(stack_name=args.stack_name, artifact_bucket=bucket,
-                                           parameters=parameters, dry_run=args.dry_run,
+                                           parameters=parameters, tags=tags, dry_run=args.dry_run,
                                            poll_seconds=args.poll_seconds), echo=lambda s: print(s, flush=True))
     except NoCredentialsError:
         raise UsageError("no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)") from None

@@ -1,7 +1,9 @@
 """Create or update the stack through a change set: create it, print it, execute it, wait, report.
 
 The same flow serves a first deploy (change set of type CREATE) and every update (UPDATE);
-parameters not given on an update keep their previous values (``UsePreviousValue``). A change
+parameters not given on an update keep their previous values (``UsePreviousValue``). Tags go on
+the stack (the change set's ``Tags``), and CloudFormation copies stack tags onto every resource
+that takes tags; ``project`` is always set, and tags given once stay on later updates. A change
 set with no changes is reported and deleted, not executed. ``dry_run`` stops after printing
 (the change set is deleted, and so is the empty stack a first dry run leaves behind).
 """
@@ -25,6 +27,7 @@ SUCCESS = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
 FAILED = {"CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_COMPLETE", "DELETE_FAILED",
           "UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED", "UPDATE_FAILED", "IMPORT_ROLLBACK_COMPLETE"}
 _NO_CHANGES = ("didn't contain changes", "No updates are to be performed", "no changes")
+DEFAULT_TAGS = {"project": "autotraining"}
 
 
 class DeployError(RuntimeError):
@@ -92,6 +95,14 @@ def _parameters(template_parameters: Mapping[str, Any], given: Mapping[str, str]
     return out
 
 
+def stack_tags(given: Mapping[str, str], existing: Mapping[str, Any] | None) -> list[dict[str, str]]:
+    """The stack's tags: the default ``project`` tag, then the stack's current tags (an update that
+    names no tag must not strip them), then ``given``; keys sorted."""
+    tags = {**DEFAULT_TAGS, **{t["Key"]: t["Value"] for t in (existing or {}).get("Tags", [])
+                               if not t["Key"].startswith("aws:")}, **given}
+    return [{"Key": key, "Value": tags[key]} for key in sorted(tags)]
+
+
 def _wait_change_set(cfn: Any, stack_name: str, name: str, poll: float, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
@@ -144,7 +155,7 @@ def _wait_stack(cfn: Any, stack_name: str, seen: set[str], echo: Echo, poll: flo
 
 def deploy_stack(cfn: Any, stack_name: str, *, template_url: str = "", template_body: str = "",
                  template_parameters: Mapping[str, Any], parameters: Mapping[str, str],
-                 dry_run: bool = False, echo: Echo = print, poll_seconds: float = 5.0,
+                 tags: Mapping[str, str] | None = None, dry_run: bool = False, echo: Echo = print, poll_seconds: float = 5.0,
                  timeout_seconds: float = 3600.0) -> DeployResult:
     """Create or update ``stack_name`` from the template (URL or body) through one change set."""
     existing = describe_stack(cfn, stack_name)
@@ -159,6 +170,7 @@ def deploy_stack(cfn: Any, stack_name: str, *, template_url: str = "", template_
         "StackName": stack_name, "ChangeSetName": name, "ChangeSetType": kind,
         "Parameters": _parameters(template_parameters, parameters, existing if kind == "UPDATE" else None),
         "Capabilities": ["CAPABILITY_IAM"],
+        "Tags": stack_tags(tags or {}, existing if kind == "UPDATE" else None),
         "Description": "autotraining deploy",
     }
     request.update({"TemplateURL": template_url} if template_url else {"TemplateBody": template_body})
@@ -219,6 +231,7 @@ class DeployRequest:
     stack_name: str
     artifact_bucket: str
     parameters: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)  # stack tags besides DEFAULT_TAGS
     dry_run: bool = False
     emulator_cut: bool = False  # deploy template.for_emulator(...) (the embedded run)
     with_dependencies: bool = True  # vendor numpy & co into the Lambda bundle
@@ -273,4 +286,4 @@ def deploy(aws: Any, request: DeployRequest, echo: Echo = print) -> DeployResult
     return deploy_stack(aws.client("cloudformation"), request.stack_name,
                         template_url=template_url(request.artifact_bucket, key, region),
                         template_parameters=doc.get("Parameters", {}), parameters=parameters,
-                        dry_run=request.dry_run, echo=echo, poll_seconds=request.poll_seconds)
+                        tags=request.tags, dry_run=request.dry_run, echo=echo, poll_seconds=request.poll_seconds)

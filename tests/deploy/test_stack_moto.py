@@ -92,6 +92,32 @@ def test_first_dry_run_leaves_no_stack(server: dict[str, Any], capsys: pytest.Ca
     assert not [q for q in server["sqs"].list_queues().get("QueueUrls", []) if stack in q]
 
 
+def test_deploy_tags_the_stack_with_the_given_tags_and_a_project_tag(server: dict[str, Any],
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    stack = f"deploytest-{uuid.uuid4().hex[:8]}"
+    code, out, err = deploy(server, capsys, "--stack-name", stack, "--tags", "team=ml", "cost-center=42")
+    assert code == 0, err
+    cfn = server["cloudformation"]
+
+    def tags_of_stack() -> dict[str, str]:
+        return {t["Key"]: t["Value"] for t in cfn.describe_stacks(StackName=stack)["Stacks"][0]["Tags"]}
+
+    assert tags_of_stack() == {"project": "autotraining", "team": "ml", "cost-center": "42"}
+    # CloudFormation copies stack tags onto every resource that takes tags; moto does that only for
+    # stacks made by create_stack (EC2 resources), not through a change set, so it is not checked here.
+    # (moto ignores the tags of an UPDATE change set: tests/deploy/test_tags.py checks what an update sends)
+
+
+@pytest.mark.parametrize("tag", ["novalue", "aws:reserved=1", "=empty-key", "k=" + "v" * 256])
+def test_bad_tags_are_one_line_errors_before_anything_is_built(server: dict[str, Any],
+                                                               capsys: pytest.CaptureFixture[str], tag: str) -> None:
+    stack = f"deploytest-{uuid.uuid4().hex[:8]}"
+    code, out, err = deploy(server, capsys, "--stack-name", stack, "--tags", tag)
+    assert code == 2
+    assert "--tags" in err and "is not KEY=VALUE" in err and len(err.strip().splitlines()) == 1
+    assert "Uploaded" not in out and "Traceback" not in err
+
+
 @pytest.mark.parametrize("args, message", [
     (["--parameter", "NoSuchParameter=1"], "the template has no parameter NoSuchParameter"),
     (["--parameter", "novalue"], "is not KEY=VALUE"),
