@@ -1,20 +1,27 @@
 """The one place AWS clients are made: endpoint URL (real AWS or the emulator), region, retries.
 
 Code that talks to AWS takes an ``Aws`` (or a boto3 client) as an argument, so the same code
-runs against AWS, the embedded moto server and moto's in-process mock.
+runs against AWS, the embedded moto server and moto's in-process mock. The named clients are
+typed (types-boto3, a dev-only stub package), so mypy checks every call's operation and arguments.
 """
 from __future__ import annotations
 
 import functools
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.config import Config
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from autotraining.settings import Settings
+
+if TYPE_CHECKING:  # the stubs are a dev dependency; nothing of them is needed at run time
+    from types_boto3_dynamodb.client import DynamoDBClient
+    from types_boto3_ec2.client import EC2Client
+    from types_boto3_s3.client import S3Client
+    from types_boto3_sqs.client import SQSClient
 
 _RETRY_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=30)
 
@@ -45,20 +52,22 @@ class Aws:
         self._lock = threading.Lock()
 
     def client(self, service: str) -> Any:
+        """The client for ``service`` (untyped: prefer the typed properties below)."""
         with self._lock:
             if service not in self._clients:
                 kwargs: dict[str, Any] = {"config": _RETRY_CONFIG, "region_name": self.settings.region}
                 if self.settings.endpoint_url:
                     kwargs["endpoint_url"] = self.settings.endpoint_url
-                self._clients[service] = self._session.client(service, **kwargs)
+                # a service name held in a str matches none of the stubs' Literal overloads
+                self._clients[service] = cast(Any, self._session).client(service, **kwargs)
             return self._clients[service]
 
     @property
-    def s3(self) -> Any:
-        return self.client("s3")
+    def s3(self) -> S3Client:
+        return cast("S3Client", self.client("s3"))
 
     @property
-    def s3_presigner(self) -> Any:
+    def s3_presigner(self) -> S3Client:
         """An S3 client for presigned URLs, always SigV4 (boto3 still presigns SigV2 for us-east-1)."""
         with self._lock:
             if "s3:presign" not in self._clients:
@@ -67,19 +76,19 @@ class Aws:
                 if self.settings.endpoint_url:
                     kwargs["endpoint_url"] = self.settings.endpoint_url
                 self._clients["s3:presign"] = self._session.client("s3", **kwargs)
-            return self._clients["s3:presign"]
+            return cast("S3Client", self._clients["s3:presign"])
 
     @property
-    def dynamodb(self) -> Any:
-        return self.client("dynamodb")
+    def dynamodb(self) -> DynamoDBClient:
+        return cast("DynamoDBClient", self.client("dynamodb"))
 
     @property
-    def sqs(self) -> Any:
-        return self.client("sqs")
+    def sqs(self) -> SQSClient:
+        return cast("SQSClient", self.client("sqs"))
 
     @property
-    def ec2(self) -> Any:
-        return self.client("ec2")
+    def ec2(self) -> EC2Client:
+        return cast("EC2Client", self.client("ec2"))
 
 
 @functools.lru_cache(maxsize=8)
