@@ -149,8 +149,9 @@ TFJS_SCRIPT = ROOT / "tests" / "js" / "tfjs_predict.mjs"
 
 
 def tfjs_predict(model_url: str, rows: list[list[float]], feature_names: list[str], repeat: int = 1,
-                 timeout: float = 120.0) -> dict[str, Any]:
-    """Run the real TensorFlow.js (node_modules) in Node on ``rows`` with the model at ``model_url``."""
+                 timeout: float = 120.0, backend: str = "cpu") -> dict[str, Any]:
+    """Run the real TensorFlow.js (node_modules) in Node on ``rows`` with the model at ``model_url``
+    on ``backend`` (``cpu``, pure JS, or ``wasm``)."""
     import subprocess
 
     if not (ROOT / "node_modules" / "@tensorflow" / "tfjs" / "package.json").exists():
@@ -158,7 +159,8 @@ def tfjs_predict(model_url: str, rows: list[list[float]], feature_names: list[st
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump({"feature_names": feature_names, "rows": rows}, f)
     try:
-        out = subprocess.run(["node", str(TFJS_SCRIPT), model_url, f.name, "--repeat", str(repeat)], cwd=ROOT,
+        out = subprocess.run(["node", str(TFJS_SCRIPT), model_url, f.name, "--repeat", str(repeat),
+                              "--backend", backend], cwd=ROOT,
                              capture_output=True, text=True, timeout=timeout)
     finally:
         os.unlink(f.name)
