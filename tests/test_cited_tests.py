@@ -1,4 +1,5 @@
-"""Every test the README and the docs cite (``tests/<path>.py::<name>``) exists under that node id.
+"""Every test the README and the docs cite (``tests/<path>.py::<name>``) exists under that node id,
+and every test file they name (``tests/<path>.py``) exists.
 
 The README's claims table and the docs pages point readers at the test that shows each claim; a
 renamed or moved test must not leave a citation to nothing behind. The test files are parsed with
@@ -18,6 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CITING = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 CITATION = re.compile(r"(tests/[\w/.-]+\.py)((?:::\w+)+)")
+FILE = re.compile(r"tests/[\w/.-]+\.py\b")
 
 
 def citations() -> list[tuple[str, str]]:
@@ -27,6 +29,12 @@ def citations() -> list[tuple[str, str]]:
         for match in CITATION.finditer(page.read_text(encoding="utf-8")):
             found.append((page.relative_to(ROOT).as_posix(), match.group(1) + match.group(2)))
     return found
+
+
+def cited_files() -> list[tuple[str, str]]:
+    """(citing file, path) for every ``tests/...py`` the README and docs pages name."""
+    return sorted({(page.relative_to(ROOT).as_posix(), match.group(0)) for page in CITING
+                   for match in FILE.finditer(page.read_text(encoding="utf-8"))})
 
 
 @cache
@@ -60,6 +68,11 @@ def test_the_readme_and_docs_cite_tests() -> None:
 @pytest.mark.parametrize(("page", "node_id"), citations(), ids=lambda value: value)
 def test_cited_test_exists(page: str, node_id: str) -> None:
     assert resolves(node_id), f"{page} cites {node_id}, which names no test in the repository"
+
+
+@pytest.mark.parametrize(("page", "path"), cited_files(), ids=lambda value: value)
+def test_cited_test_file_exists(page: str, path: str) -> None:
+    assert (ROOT / path).is_file(), f"{page} names {path}, which is not in the repository"
 
 
 def test_a_citation_to_a_missing_or_misplaced_test_does_not_resolve() -> None:
