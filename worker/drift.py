@@ -131,8 +131,11 @@ class Adwin:
         cut = ok & (np.abs(diff) > eps)
         if not cut.any():
             return None
-        # The split that stands out most against its bound locates the change.
-        k = int(np.argmax(np.where(cut, np.abs(diff) - eps, -np.inf)))
+        # Where: the maximum-likelihood split for a shift of the mean (largest |μ1 − μ0|·√m, the
+        # CUSUM statistic) over every bucket boundary, in the detected direction — the newest
+        # part may still be shorter than ``min_side`` when the change is caught early.
+        sign = np.sign(diff[int(np.argmax(np.where(cut, np.abs(diff) - eps, -np.inf)))])
+        k = int(np.argmax(sign * diff * np.sqrt(m)))
         before, after = float(s0[k] / n0[k]), float(s1[k] / n1[k])
         position, detected_at = int(self._b[k + 1, 3]), self.position - 1
         self._b = self._b[k + 1:]
@@ -159,7 +162,7 @@ class DriftReport:
     """What the monitor saw in one round's records."""
 
     detected: bool
-    change_at: int | None = None  # stream position where the new regime starts (earliest signal)
+    change_at: int | None = None  # stream position where the new regime starts (latest of the signals)
     signals: tuple[str, ...] = ()  # e.g. ("accuracy", "recall/warm", "share/cold")
     changes: dict[str, dict[str, float]] = field(default_factory=dict)
 
@@ -201,7 +204,8 @@ class DriftMonitor:
                 found[name] = changes[0]
         if not found:
             return DriftReport(False)
-        return DriftReport(True, change_at=min(c.position for c in found.values()), signals=tuple(sorted(found)),
+        # The latest located start: training on a few post-change rows fewer beats training on old ones.
+        return DriftReport(True, change_at=max(c.position for c in found.values()), signals=tuple(sorted(found)),
                            changes={k: {"position": c.position, "detected_at": c.detected_at,
                                         "before": round(c.before, 4), "after": round(c.after, 4)}
                                     for k, c in sorted(found.items())})

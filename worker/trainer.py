@@ -226,7 +226,7 @@ def score(model: Any | None, x: np.ndarray, y: np.ndarray, labels: tuple[str, ..
     per_class: dict[str, float | None] = {}
     for i, lab in enumerate(labels):
         mask = y == i
-        per_class[lab] = float(np.average(hit[mask], weights=w[mask])) if mask.any() else None
+        per_class[lab] = float(np.average(hit[mask], weights=w[mask])) if w[mask].sum() > 0 else None
     share = np.bincount(y, weights=w, minlength=len(labels)) / w.sum()
     return Scores(accuracy=float(np.average(hit, weights=w)), per_class=per_class, n=int(len(y)),
                   chance=float(share.max()))
