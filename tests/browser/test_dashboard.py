@@ -257,7 +257,7 @@ def test_history_chart_and_rounds_table_mark_the_rejected_round(page: Any, publi
     # The round whose detector reported a change is marked, and only that one (GET /models carries metrics.drift).
     marks = page.locator("#chart svg .drift-mark")
     assert marks.count() == 1 and marks.first.get_attribute("data-version") == published["serving"]
-    assert "change detected (accuracy)" in marks.first.locator("title").inner_text()
+    assert "change detected (accuracy)" in marks.first.locator("title").text_content()
     assert page.inner_text("#summary-model") == "4"
     assert page.inner_text("#summary-records") == "5,000"
 
