@@ -27,6 +27,7 @@ post-change-only; stationary within 0.5 point of today's method and no false ala
     .venv/bin/python scripts/bench_drift.py                 # all streams (about 3 min a stream)
     .venv/bin/python scripts/bench_drift.py --quick         # abrupt + stationary, 2 + 2 rounds, no ARF
     .venv/bin/python scripts/bench_drift.py --streams abrupt,label --rounds 4 --json out.json
+    .venv/bin/python scripts/bench_drift.py --table-from a.json,b.json   # one table from separate runs
 """
 from __future__ import annotations
 
@@ -303,7 +304,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--quick", action="store_true", help="abrupt + stationary, 2 + 2 rounds, no ARF")
     p.add_argument("--json", default="", help="write the raw results here")
+    p.add_argument("--table-from", default="", help="print the table of earlier --json files (comma-separated)")
     args = p.parse_args(argv)
+    if args.table_from:
+        done = [json.loads(Path(f).read_text(encoding="utf-8")) for f in args.table_from.split(",")]
+        print_table([summary(res) for d in done for res in d["results"]], done[0]["results"][0]["post"])
+        return 0
     names = args.streams.split(",")
     if args.quick:
         names, args.pre, args.rounds, args.no_arf = ["abrupt", "stationary"], 2, 2, True
