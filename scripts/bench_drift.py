@@ -308,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.table_from:
         done = [json.loads(Path(f).read_text(encoding="utf-8")) for f in args.table_from.split(",")]
+        for res in (res for d in done for res in d["results"]):
+            for k in ("refit_all", "post_only"):  # JSON made the round numbers strings
+                res[k] = {int(n): v for n, v in res[k].items()}
         print_table([summary(res) for d in done for res in d["results"]], done[0]["results"][0]["post"])
         return 0
     names = args.streams.split(",")
