@@ -156,54 +156,34 @@ def _train_and_commit(ctx: RoundContext, batch: RecordBatch, groups: dict[str, l
         log.info("round.nothing_new", segments=sorted(groups))
         return None
     current = load_model(ctx, latest)
-    t_read = time.perf_counter() - t0
     # Test-then-train: the current model on the new records, before it learns from them.
     prequential = trainer.score(current, new.x, new.y, schema.labels)
     plan = plan_round(state, new, trainer.correct(current, new.x, new.y), schema.labels, settings,
                       trainer.standardization(current) if current is not None else None)
     t1 = time.perf_counter()
-    candidate, cand_scores, effort = _train_best(current, plan, schema.labels, ctx.config)
-    t_train = time.perf_counter() - t1
-    cur_scores = trainer.score(current, plan.holdout_x, plan.holdout_y, schema.labels, plan.holdout_w)
-    decision = trainer.gate(cand_scores, cur_scores, settings.gate_tolerance, first=current is None,
-                            min_kappa=settings.gate_min_kappa if plan.drift.detected else None)
-    if plan.drift.detected:
-        log.warning("round.drift", signals=list(plan.drift.signals), change_at=plan.drift.change_at,
-                    prequential=prequential.accuracy, drift_detected=1)
-
+    judged = _judge(current, plan, schema.labels, ctx)
     parent = latest.round_version if latest else ""
-    version = version_name(round_number(parent) + 1 if parent else 1)
-    attempt = publish.new_attempt()
-    metrics: dict[str, Any] = {
-        **plan.metrics, "prequential": prequential.to_dict(), "holdout": cand_scores.to_dict(),
-        "parent_holdout": cur_scores.to_dict(), "effort": effort.to_dict(),
-        "label_counts": plan.next_state.label_counts, "poison_segments": list(batch.poison),
-        "timings": {"read_s": round(t_read, 3), "train_s": round(t_train, 3)}, "attempt": attempt,
-    }
-    files: dict[str, bytes] = {}
+    version, attempt = version_name(round_number(parent) + 1 if parent else 1), publish.new_attempt()
     t2 = time.perf_counter()
-    if decision.publish:
-        try:
-            files = publish.files_for(candidate, trainer.fold(candidate), plan.check_x)
-        except publish.ExportMismatch as exc:
-            # Refuse to publish a model clients would not reproduce; the round's records are
-            # still consumed (rejected-round policy), so nothing is lost.
-            log.error("round.export_mismatch", version=version, error=str(exc))
-            decision = trainer.GateDecision(False, f"export mismatch: {exc}")
-    status = STATUS_PUBLISHED if decision.publish else STATUS_REJECTED
-    model_version = version if decision.publish else (latest.model_version if latest else "")
-    if decision.publish:
-        metrics["staging"] = publish.staging_prefix(version, attempt)
-        metrics["files"] = sorted([*files, METADATA_JSON])
-    next_state = plan.next_state
+    files, decision = _export(judged, plan, version)
+    metrics: dict[str, Any] = {
+        **plan.metrics, "prequential": prequential.to_dict(), "holdout": judged.candidate.to_dict(),
+        "parent_holdout": judged.current.to_dict(), "effort": judged.effort.to_dict(),
+        "label_counts": plan.next_state.label_counts, "poison_segments": list(batch.poison), "attempt": attempt,
+        "timings": {"read_s": round(t1 - t0, 3), "train_s": round(t2 - t1, 3)},
+        **({"staging": publish.staging_prefix(version, attempt), "files": sorted([*files, METADATA_JSON])}
+           if decision.publish else {})}
     round_ = ModelVersion(
-        version=version, parent=parent, created=int(time.time() * 1000), status=status, model_version=model_version,
-        records_seen=next_state.records_seen, new_records=new.size, prequential_accuracy=prequential.accuracy,
-        holdout_accuracy=cand_scores.accuracy, parent_holdout_accuracy=cur_scores.accuracy, gate=decision.reason,
-        duration_s=0.0, segments=tuple(sorted(groups)), state_key=state_key(version, attempt), metrics=metrics)
+        version=version, parent=parent, created=int(time.time() * 1000),
+        status=STATUS_PUBLISHED if decision.publish else STATUS_REJECTED,
+        model_version=version if decision.publish else (latest.model_version if latest else ""),
+        records_seen=plan.next_state.records_seen, new_records=new.size, prequential_accuracy=prequential.accuracy,
+        holdout_accuracy=judged.candidate.accuracy, parent_holdout_accuracy=judged.current.accuracy,
+        gate=decision.reason, duration_s=0.0, segments=tuple(sorted(groups)), state_key=state_key(version, attempt),
+        metrics=metrics)
     if decision.publish:
         files[METADATA_JSON] = publish.metadata(round_, schema.to_dict(), schema.labels, schema.feature_names)
-    staged = publish.stage(s3, bucket, version, attempt, files, next_state.to_bytes(), round_.state_key)
+    staged = publish.stage(s3, bucket, version, attempt, files, plan.next_state.to_bytes(), round_.state_key)
     metrics["timings"]["publish_s"] = round(time.perf_counter() - t2, 3)
     round_ = _with_duration(round_, time.perf_counter() - t0)
     ctx.hook("before_commit")
@@ -212,28 +192,59 @@ def _train_and_commit(ctx: RoundContext, batch: RecordBatch, groups: dict[str, l
     except CommitConflict:
         publish.discard(s3, bucket, staged)
         raise
-    log.info("round.committed", version=version, status=status, n_new=new.size, records_seen=round_.records_seen,
-             prequential=prequential.accuracy, holdout=cand_scores.accuracy, parent_holdout=cur_scores.accuracy,
-             gate=decision.reason, drift=plan.drift.detected, duration_s=round_.duration_s)
+    if plan.drift.detected:  # the template's DriftMetricFilter counts this event (DriftAlarm)
+        log.warning("round.drift", version=version, signals=list(plan.drift.signals), change_at=plan.drift.change_at,
+                    prequential=prequential.accuracy, status=round_.status)
+    log.info("round.committed", version=version, status=round_.status, n_new=new.size,
+             records_seen=round_.records_seen, prequential=prequential.accuracy, holdout=judged.candidate.accuracy,
+             parent_holdout=judged.current.accuracy, gate=decision.reason, drift=plan.drift.detected,
+             duration_s=round_.duration_s)
     return round_
 
 
-def _train_best(current: Any | None, plan: RoundPlan, labels: tuple[str, ...],
-                config: trainer.TrainConfig) -> tuple[Any, trainer.Scores, trainer.Effort]:
-    """Train the starts the effort rule names; keep the one that scores best on the gate's rows."""
-    effort = trainer.plan_effort(len(plan.train_y), plan.drift.detected, current is not None, config)
+@dataclass(frozen=True)
+class Judgement:
+    """The trained candidate, its and the current model's scores on the gate's rows, the decision."""
+
+    model: Any
+    candidate: trainer.Scores
+    current: trainer.Scores
+    effort: trainer.Effort
+    decision: trainer.GateDecision
+
+
+def _judge(current: Any | None, plan: RoundPlan, labels: tuple[str, ...], ctx: RoundContext) -> Judgement:
+    """Train the starts the effort rule names, keep the best on the gate's rows, and gate it."""
+    settings = ctx.aws.settings
+    effort = trainer.plan_effort(len(plan.train_y), plan.drift.detected, current is not None, ctx.config)
     base = current
     if current is not None and plan.rescale is not None:
         base = trainer.restandardize(current, *plan.rescale)
     best: tuple[Any, trainer.Scores] | None = None
     for start in effort.starts:
-        model = trainer.train(base if start == "warm" else None, plan.train_x, plan.train_y, len(labels), config,
+        model = trainer.train(base if start == "warm" else None, plan.train_x, plan.train_y, len(labels), ctx.config,
                               effort)
         scores = trainer.score(model, plan.holdout_x, plan.holdout_y, labels, plan.holdout_w)
         if best is None or (scores.accuracy or 0.0) > (best[1].accuracy or 0.0):
             best = (model, scores)
     assert best is not None
-    return best[0], best[1], effort
+    cur_scores = trainer.score(current, plan.holdout_x, plan.holdout_y, labels, plan.holdout_w)
+    decision = trainer.gate(best[1], cur_scores, settings.gate_tolerance, first=current is None,
+                            min_kappa=settings.gate_min_kappa if plan.drift.detected else None)
+    return Judgement(best[0], best[1], cur_scores, effort, decision)
+
+
+def _export(judged: Judgement, plan: RoundPlan, version: str) -> tuple[dict[str, bytes], trainer.GateDecision]:
+    """The files to publish (none for a rejected candidate) and the final decision."""
+    if not judged.decision.publish:
+        return {}, judged.decision
+    try:
+        return publish.files_for(judged.model, trainer.fold(judged.model), plan.check_x), judged.decision
+    except publish.ExportMismatch as exc:
+        # Refuse to publish a model clients would not reproduce; the round's records are
+        # still consumed (rejected-round policy), so nothing is lost.
+        log.error("round.export_mismatch", version=version, error=str(exc))
+        return {}, trainer.GateDecision(False, f"export mismatch: {exc}")
 
 
 def _with_duration(round_: ModelVersion, seconds: float) -> ModelVersion:
