@@ -152,7 +152,7 @@ def run_worker(rows: list[Row], pre: int, fresh: list[tuple[np.ndarray, np.ndarr
     from worker import trainer
     from worker.loop import Worker, WorkerOptions
 
-    out: dict[str, Any] = {"accuracy": [], "drift": [], "status": [], "round_s": [], "effort": []}
+    out: dict[str, Any] = {"accuracy": [], "drift": [], "status": [], "round_s": [], "effort": [], "rescaled": []}
     with tempfile.TemporaryDirectory() as tmp, mock_aws():
         path = schema_file(tmp)
         schema = load_schema(path)
@@ -182,6 +182,7 @@ def run_worker(rows: list[Row], pre: int, fresh: list[tuple[np.ndarray, np.ndarr
             out["status"].append(v.status)
             out["round_s"].append(v.duration_s)
             out["effort"].append(v.metrics.get("effort", {}).get("reason", ""))
+            out["rescaled"].append(bool(v.metrics.get("scaling", {}).get("restandardized", False)))
     return out
 
 
@@ -331,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         results.append(res)
         rows.append(summary(res))
         print(f"{name}: ours {[round(a, 3) for a in res['ours']['accuracy']]} drift {res['ours']['drift']} "
-              f"effort {res['ours']['effort']} ({time.perf_counter() - t:.0f} s)", flush=True)
+              f"effort {res['ours']['effort']} rescaled {res['ours']['rescaled']} ({time.perf_counter() - t:.0f} s)",
+              flush=True)
     print_table(rows, args.rounds)
     if args.json:
         Path(args.json).write_text(json.dumps({"results": results, "summary": rows}, indent=1), encoding="utf-8")
