@@ -181,7 +181,10 @@ def run_worker(rows: list[Row], pre: int, fresh: list[tuple[np.ndarray, np.ndarr
             out["drift"].append(bool(v.metrics.get("drift", {}).get("detected", False)))
             out["status"].append(v.status)
             out["round_s"].append(v.duration_s)
-            out["effort"].append(v.metrics.get("effort", {}).get("reason", ""))
+            e = v.metrics.get("effort", {})
+            out["effort"].append(f"{e.get('reason', '')}: {e.get('chosen', '')} {e.get('epochs', '')}")
+            out.setdefault("detail", []).append({k: v.metrics.get(k) for k in ("drift", "train_rows", "holdout_rows",
+                                                                                "replay", "holdout", "parent_holdout")})
             out["rescaled"].append(bool(v.metrics.get("scaling", {}).get("restandardized", False)))
     return out
 

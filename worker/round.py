@@ -220,14 +220,15 @@ def _judge(current: Any | None, plan: RoundPlan, labels: tuple[str, ...], ctx: R
     base = current
     if current is not None and plan.rescale is not None:
         base = trainer.restandardize(current, *plan.rescale)
-    best: tuple[Any, trainer.Scores] | None = None
+    best: tuple[Any, trainer.Scores, str] | None = None
     for start in effort.starts:
         model = trainer.train(base if start == "warm" else None, plan.train_x, plan.train_y, len(labels), ctx.config,
                               effort)
         scores = trainer.score(model, plan.holdout_x, plan.holdout_y, labels, plan.holdout_w)
         if best is None or (scores.accuracy or 0.0) > (best[1].accuracy or 0.0):
-            best = (model, scores)
+            best = (model, scores, start)
     assert best is not None
+    effort = dataclasses.replace(effort, chosen=best[2])
     cur_scores = trainer.score(current, plan.holdout_x, plan.holdout_y, labels, plan.holdout_w)
     decision = trainer.gate(best[1], cur_scores, settings.gate_tolerance, first=current is None,
                             min_kappa=settings.gate_min_kappa if plan.drift.detected else None)

@@ -63,7 +63,7 @@ class TrainConfig:
     seed: int = 0
     # After a detected change: at least this many gradient steps (epochs raised up to
     # ``change_max_epochs``), so a round of a few thousand post-change rows is learnt in full.
-    change_steps: int = 1500
+    change_steps: int = 3000
     change_max_epochs: int = 40
 
 
@@ -75,10 +75,11 @@ class Effort:
     learning_rate: float
     starts: tuple[str, ...]  # "warm" (from the serving model), "fresh" (re-initialised)
     reason: str
+    chosen: str = ""  # the start whose model the gate judged (set after training)
 
     def to_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "learning_rate": self.learning_rate, "starts": list(self.starts),
-                "reason": self.reason}
+                "reason": self.reason, "chosen": self.chosen}
 
 
 def plan_effort(n_train: int, changed: bool, has_model: bool, config: TrainConfig) -> Effort:
