@@ -170,6 +170,32 @@ class Reservoir:
             # What is left is (about) all the label's post-change rows that left the window.
             self.offered[c] = int(keep.sum())
 
+    def reconfigured(self, recent_share: float, n_labels: int) -> Reservoir:
+        """A copy with another window share / label count (a changed setting, a state from before the window).
+
+        The newest rows make the window; the rest are spread over the per-label memories (a
+        seeded uniform subset where a label has more rows than slots). How many rows each label
+        had offered is estimated from its share of the older rows, so later inclusion
+        probabilities are approximately, not exactly, those of the module docstring.
+        """
+        out = Reservoir(self.capacity, self.n_features, self.seed, recent_share, n_labels)
+        out._rng.bit_generator.state = self._rng.bit_generator.state
+        out.seen = self.seen
+        rows = self._rows()
+        order = np.argsort(rows["t"], kind="stable")
+        rows = _take(rows, order)
+        n_window = min(out.recent, len(order))
+        out._window = _take(rows, slice(len(order) - n_window, None))
+        rest = _take(rows, slice(0, len(order) - n_window))
+        older = max(self.seen - n_window, len(rest["y"]))
+        for c in range(out.n_labels):
+            mine = np.nonzero(rest["y"] == c)[0] if out.n_labels > 1 else np.arange(len(rest["y"]))
+            keep = np.sort(out._rng.permutation(mine)[:out.slots])
+            out._long[c] = _take(rest, keep)
+            share = len(mine) / max(len(rest["y"]), 1)
+            out.offered[c] = max(len(mine), int(round(share * older)))
+        return out
+
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
         meta = {"capacity": self.capacity, "n_features": self.n_features, "seed": self.seed, "seen": self.seen,

@@ -86,7 +86,12 @@ def load_state(ctx: RoundContext, latest: Latest | None) -> TrainingState:
     if committed is None or not committed.state_key:
         return empty
     body = ctx.aws.s3.get_object(Bucket=ctx.aws.settings.bucket, Key=committed.state_key)["Body"].read()
-    return TrainingState.from_bytes(body)
+    state = TrainingState.from_bytes(body)
+    r = state.reservoir
+    if (r.recent_share, r.n_labels) != (s.replay_recent_share, len(ctx.schema.labels)):
+        # A changed setting, or a state written before the recent window: the replay follows the settings.
+        state = dataclasses.replace(state, reservoir=r.reconfigured(s.replay_recent_share, len(ctx.schema.labels)))
+    return state
 
 
 def load_model(ctx: RoundContext, latest: Latest | None) -> Any | None:

@@ -124,3 +124,16 @@ def test_state_written_before_the_window_existed_still_loads() -> None:
              meta=np.array(json.dumps(meta)))
     r = Reservoir.from_bytes(buf.getvalue())
     assert len(r) == 3 and r.seen == 10 and r.ids.tolist() == [0, 1, 2]
+
+
+def test_reconfigured_reservoir_keeps_the_newest_rows_in_its_window_and_the_rest_per_label() -> None:
+    old = Reservoir(capacity=12, n_features=1, seed=2)  # uniform, one stratum: a state from before the window
+    idx = np.arange(300)
+    old.add(idx.reshape(-1, 1).astype(float), idx % 3, idx.astype(np.uint64))
+    new = old.reconfigured(recent_share=0.5, n_labels=3)
+    assert (new.recent, new.slots, new.seen) == (6, 2, 300) and 6 < len(new) <= 12  # ≤ 2 older rows per label
+    assert sorted(new.t.tolist())[-6:] == sorted(old.t.tolist())[-6:]  # the newest six are the window
+    more = np.arange(300, 320)
+    new.add(more.reshape(-1, 1).astype(float), more % 3, more.astype(np.uint64))
+    assert sorted(new.t.tolist())[-6:] == list(range(314, 320)) and len(new) == 12
+    assert set(old.ids.tolist()) <= set(range(300))  # the original is untouched
