@@ -85,7 +85,7 @@ class Stream:
     post: Callable[[int], Iterator[Row]]  # seed → rows of the new regime
     whole: Callable[[int, int], Iterator[Row]] | None = None  # (seed, change position) → the whole stream
     stationary: bool = False
-    early: int = 0  # records before the nominal change where it already begins (a gradual change)
+    early: int = 0  # records before the measured change where change already begins (gradual; recurring's first)
 
 
 def streams() -> dict[str, Stream]:
@@ -98,7 +98,7 @@ def streams() -> dict[str, Stream]:
                lambda s: agrawal(0, s), lambda s: agrawal(2, s + 1000),
                whole=lambda s, pos: gradual(0, 2, s, pos, 5000), early=2500),
         Stream("recurring", "Agrawal 2, then 0 (2 rounds), then back to 2",
-               lambda s: agrawal(2, s), lambda s: agrawal(2, s + 1000)),
+               lambda s: agrawal(2, s), lambda s: agrawal(2, s + 1000), early=2 * ROUND),
         Stream("label", "Agrawal 2; class 1 thinned to 20 % (label shift)",
                lambda s: agrawal(2, s), lambda s: agrawal(2, s + 1000, keep=thin(1, 0.2, s))),
         Stream("covariate", "Agrawal 2; salary < 75k, then ≥ 75k (covariate shift)",
@@ -252,7 +252,7 @@ def summary(res: dict[str, Any]) -> dict[str, Any]:
     # A detection is false when every record of its round precedes the change (its first sign, for a gradual one).
     quiet = (pre * ROUND - res.get("early", 0)) // ROUND
     false_alarms = sum(drift) if res["stream"] == "stationary" else sum(drift[:quiet])
-    detected = next((k for k in range(quiet - pre + 1, post + 1) if drift[pre + k - 1]), None)
+    detected = next((k for k in range(1, post + 1) if drift[pre + k - 1]), None)
     out = {"stream": res["stream"], "ours_1": at(ours, 1), "ours_4": at(ours, post),
            "hat_1": at(res["river"]["hat"], 1), "hat_4": at(res["river"]["hat"], post),
            "arf_1": at(res["river"].get("arf", []), 1), "arf_4": at(res["river"].get("arf", []), post),
