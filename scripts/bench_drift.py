@@ -250,7 +250,8 @@ def summary(res: dict[str, Any]) -> dict[str, Any]:
     recovery = next((k for k in range(1, post + 1) if ours[pre + k - 1] >= target - 0.01), None)
     drift = res["ours"]["drift"]
     # A detection is false when every record of its round precedes the change (its first sign, for a gradual one).
-    quiet = (pre * ROUND - res.get("early", 0)) // ROUND
+    early = streams()[res["stream"]].early if res["stream"] in streams() else res.get("early", 0)
+    quiet = (pre * ROUND - early) // ROUND
     false_alarms = sum(drift) if res["stream"] == "stationary" else sum(drift[:quiet])
     detected = next((k for k in range(1, post + 1) if drift[pre + k - 1]), None)
     out = {"stream": res["stream"], "ours_1": at(ours, 1), "ours_4": at(ours, post),
