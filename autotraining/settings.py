@@ -28,6 +28,11 @@ ENV = {
     "max_records_per_request": "AUTOTRAINING_MAX_RECORDS_PER_REQUEST",
     "reservoir_size": "AUTOTRAINING_RESERVOIR_SIZE",
     "gate_tolerance": "AUTOTRAINING_GATE_TOLERANCE",
+    "gate_min_kappa": "AUTOTRAINING_GATE_MIN_KAPPA",
+    "gate_recent_weight": "AUTOTRAINING_GATE_RECENT_WEIGHT",
+    "replay_recent_share": "AUTOTRAINING_REPLAY_RECENT_SHARE",
+    "drift_delta": "AUTOTRAINING_DRIFT_DELTA",
+    "drift_min_effect": "AUTOTRAINING_DRIFT_MIN_EFFECT",
     "idle_grace": "AUTOTRAINING_IDLE_GRACE",
     "model_cache_seconds": "AUTOTRAINING_MODEL_CACHE_SECONDS",
     "presign_seconds": "AUTOTRAINING_PRESIGN_SECONDS",
@@ -40,7 +45,8 @@ ENV = {
 }
 
 _INT_FIELDS = {"start_threshold", "max_records_per_request", "reservoir_size", "generator_batch"}
-_FLOAT_FIELDS = {"gate_tolerance", "idle_grace", "model_cache_seconds", "presign_seconds"}
+_FLOAT_FIELDS = {"gate_tolerance", "gate_min_kappa", "gate_recent_weight", "replay_recent_share", "drift_delta",
+                 "drift_min_effect", "idle_grace", "model_cache_seconds", "presign_seconds"}
 
 
 class SettingsError(ValueError):
@@ -64,6 +70,11 @@ class Settings:
     max_records_per_request: int = 1000
     reservoir_size: int = 5000
     gate_tolerance: float = 0.02
+    gate_min_kappa: float = 0.1  # a candidate must beat always-the-majority-label by this Cohen's kappa
+    gate_recent_weight: float = 0.5  # share of the gate's weight on the newest round's held-out rows
+    replay_recent_share: float = 0.5  # share of the replay sample that is the most recent records (0: uniform)
+    drift_delta: float = 0.002  # ADWIN's confidence (smaller: fewer false alarms, later detection); 0: off
+    drift_min_effect: float = 0.05  # smallest change of accuracy / label share reported as drift
     idle_grace: float = 60.0
     model_cache_seconds: float = 5.0
     presign_seconds: float = 300.0

@@ -86,10 +86,11 @@ def export_model(schema: Schema, seed: int = 0, hidden: tuple[int, ...] = (16,),
 
 
 def publish(aws: Aws, schema: Schema, artifact: ModelArtifact, *, records_seen: int = 1000, new_records: int = 1000,
-            holdout_accuracy: float = 0.9, prequential_accuracy: float | None = None) -> ModelVersion:
+            holdout_accuracy: float = 0.9, prequential_accuracy: float | None = None,
+            metrics: dict[str, Any] | None = None) -> ModelVersion:
     """Upload the artifact as the next round's model and commit it as published (serving)."""
     return _commit(aws, schema, artifact, STATUS_PUBLISHED, records_seen, new_records, holdout_accuracy,
-                   prequential_accuracy, "passed")
+                   prequential_accuracy, "passed", metrics)
 
 
 def commit_rejected(aws: Aws, schema: Schema, *, records_seen: int, new_records: int = 500,
@@ -99,7 +100,8 @@ def commit_rejected(aws: Aws, schema: Schema, *, records_seen: int, new_records:
 
 
 def _commit(aws: Aws, schema: Schema, artifact: ModelArtifact | None, status: str, records_seen: int,
-            new_records: int, holdout: float, prequential: float | None, gate: str) -> ModelVersion:
+            new_records: int, holdout: float, prequential: float | None, gate: str,
+            metrics: dict[str, Any] | None = None) -> ModelVersion:
     registry = Registry(aws.dynamodb, aws.settings.models_table)
     latest = registry.latest()
     version = version_name(int(latest.round_version) + 1 if latest else 1)
@@ -119,7 +121,7 @@ def _commit(aws: Aws, schema: Schema, artifact: ModelArtifact | None, status: st
     round_ = ModelVersion(version=version, parent=latest.round_version if latest else "", created=created,
                           status=status, model_version=serving, records_seen=records_seen,
                           new_records=new_records, prequential_accuracy=prequential, holdout_accuracy=holdout,
-                          parent_holdout_accuracy=None, gate=gate, duration_s=1.5)
+                          parent_holdout_accuracy=None, gate=gate, duration_s=1.5, metrics=metrics or {})
     registry.commit_round(latest.round_version if latest else None, round_)
     return round_
 

@@ -1,4 +1,4 @@
-"""The instance side: queue drain loop, incremental trainer, reservoir, publisher, self-stop.
+"""The instance side: queue drain loop, round planning, incremental trainer, drift detector, replay sample, publisher, self-stop.
 
 Runs on the persistent EC2 instance under systemd (and in the embedded run's instance agent).
 This is the only package that imports TensorFlow; ``TF_USE_LEGACY_KERAS=1`` must be set before

@@ -2,8 +2,9 @@
 
 ``run_round`` is the whole round in order: skip segments already consumed → read and dedupe
 records (``worker.drain``) → load the latest committed state and model → test-then-train →
-gate (``worker.trainer``) → export, stage, commit, promote (``worker.publish``) → delete the
-round's messages. Nothing before the commit changes what other rounds see, so a crash or a
+plan (``worker.plan.plan_round``, pure: drift, replay, gate rows, scaling, next state) → train
+and gate (``worker.trainer``) → export, stage, commit, promote (``worker.publish``) → delete the
+round's messages. ``_train_and_commit`` holds the effects around the one planning call. Nothing before the commit changes what other rounds see, so a crash or a
 lost race anywhere before it just replays the round; a crash after it is repaired by skipping
 consumed segments (their redelivered messages are deleted) and ``ensure_promoted``.
 
@@ -21,8 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from autotraining.artifacts import METADATA_JSON, model_key
 from autotraining.aws import Aws
 from autotraining.logs import get_logger
@@ -39,12 +38,12 @@ from autotraining.registry import (
 from autotraining.schema import Schema
 from worker import publish, trainer
 from worker.drain import Delivery, PendingQueue, RecordBatch, by_key, read_records
+from worker.plan import RoundPlan, plan_round
 from worker.state import TrainingState, state_key
 
 log = get_logger("worker.round")
 
 MAX_CONFLICTS = 5
-CHECK_ROWS = 64  # rows on which the exported model must match the Keras model
 
 
 @dataclass(frozen=True)
@@ -77,14 +76,22 @@ class RoundContext:
 
 
 def load_state(ctx: RoundContext, latest: Latest | None) -> TrainingState:
-    empty = TrainingState.empty(len(ctx.schema.features), ctx.aws.settings.reservoir_size, ctx.reservoir_seed)
+    s = ctx.aws.settings
+    empty = TrainingState.empty(len(ctx.schema.features), s.reservoir_size, ctx.reservoir_seed,
+                                recent_share=s.replay_recent_share,
+                                n_labels=len(ctx.schema.labels))
     if latest is None:
         return empty
     committed = ctx.registry.get(latest.round_version)
     if committed is None or not committed.state_key:
         return empty
     body = ctx.aws.s3.get_object(Bucket=ctx.aws.settings.bucket, Key=committed.state_key)["Body"].read()
-    return TrainingState.from_bytes(body)
+    state = TrainingState.from_bytes(body)
+    r = state.reservoir
+    if (r.recent_share, r.n_labels) != (s.replay_recent_share, len(ctx.schema.labels)):
+        # A changed setting, or a state written before the recent window: the replay follows the settings.
+        state = dataclasses.replace(state, reservoir=r.reconfigured(s.replay_recent_share, len(ctx.schema.labels)))
+    return state
 
 
 def load_model(ctx: RoundContext, latest: Latest | None) -> Any | None:
@@ -142,10 +149,10 @@ def run_round(ctx: RoundContext, deliveries: list[Delivery]) -> RoundOutcome:
 
 
 def _train_and_commit(ctx: RoundContext, batch: RecordBatch, groups: dict[str, list[Delivery]]) -> ModelVersion | None:
+    """The round's effects around one pure ``plan_round``: load, train, gate, export, stage, commit, promote."""
     t0 = time.perf_counter()
-    s3, bucket, schema = ctx.aws.s3, ctx.aws.settings.bucket, ctx.schema
-    registry = ctx.registry
-    latest = registry.latest()
+    s3, bucket, schema, settings = ctx.aws.s3, ctx.aws.settings.bucket, ctx.schema, ctx.aws.settings
+    latest = ctx.registry.latest()
     state = load_state(ctx, latest)
     new = batch.only(state.unseen(batch.ids))
     if new.size == 0:
@@ -154,68 +161,96 @@ def _train_and_commit(ctx: RoundContext, batch: RecordBatch, groups: dict[str, l
         log.info("round.nothing_new", segments=sorted(groups))
         return None
     current = load_model(ctx, latest)
-    t_read = time.perf_counter() - t0
-
     # Test-then-train: the current model on the new records, before it learns from them.
     prequential = trainer.score(current, new.x, new.y, schema.labels)
-    sample = state.reservoir.sample()
-    all_x = np.concatenate([new.x, sample.x])
-    all_y = np.concatenate([new.y, sample.y])
-    held = trainer.is_holdout(np.concatenate([new.ids, sample.ids]))
+    plan = plan_round(state, new, trainer.correct(current, new.x, new.y), schema.labels, settings,
+                      trainer.standardization(current) if current is not None else None)
     t1 = time.perf_counter()
-    candidate = trainer.train(current, all_x[~held], all_y[~held], len(schema.labels), ctx.config)
-    t_train = time.perf_counter() - t1
-    cand_scores = trainer.score(candidate, all_x[held], all_y[held], schema.labels)
-    cur_scores = trainer.score(current, all_x[held], all_y[held], schema.labels)
-    decision = trainer.gate(cand_scores, cur_scores, ctx.aws.settings.gate_tolerance, first=current is None)
-
-    next_state = state.advanced(new.x, new.y, new.ids, schema.labels)
+    judged = _judge(current, plan, schema.labels, ctx)
     parent = latest.round_version if latest else ""
-    version = version_name(round_number(parent) + 1 if parent else 1)
-    attempt = publish.new_attempt()
-    status = STATUS_PUBLISHED if decision.publish else STATUS_REJECTED
-    model_version = version if decision.publish else (latest.model_version if latest else "")
-    metrics: dict[str, Any] = {
-        "prequential": prequential.to_dict(), "holdout": cand_scores.to_dict(), "parent_holdout": cur_scores.to_dict(),
-        "train_rows": int((~held).sum()), "holdout_rows": int(held.sum()), "reservoir_rows": len(state.reservoir),
-        "label_counts": next_state.label_counts, "poison_segments": list(batch.poison),
-        "timings": {"read_s": round(t_read, 3), "train_s": round(t_train, 3)},
-        "attempt": attempt,
-    }
-    files: dict[str, bytes] = {}
+    version, attempt = version_name(round_number(parent) + 1 if parent else 1), publish.new_attempt()
     t2 = time.perf_counter()
-    if decision.publish:
-        try:
-            files = publish.files_for(candidate, trainer.fold(candidate), all_x[:CHECK_ROWS])
-        except publish.ExportMismatch as exc:
-            # Refuse to publish a model clients would not reproduce; the round's records are
-            # still consumed (rejected-round policy), so nothing is lost.
-            log.error("round.export_mismatch", version=version, error=str(exc))
-            decision = trainer.GateDecision(False, f"export mismatch: {exc}")
-            status, model_version = STATUS_REJECTED, (latest.model_version if latest else "")
-    if decision.publish:
-        metrics["staging"] = publish.staging_prefix(version, attempt)
-        metrics["files"] = sorted([*files, METADATA_JSON])
+    files, decision = _export(judged, plan, version)
+    metrics: dict[str, Any] = {
+        **plan.metrics, "prequential": prequential.to_dict(), "holdout": judged.candidate.to_dict(),
+        "parent_holdout": judged.current.to_dict(), "effort": judged.effort.to_dict(),
+        "label_counts": plan.next_state.label_counts, "poison_segments": list(batch.poison), "attempt": attempt,
+        "timings": {"read_s": round(t1 - t0, 3), "train_s": round(t2 - t1, 3)},
+        **({"staging": publish.staging_prefix(version, attempt), "files": sorted([*files, METADATA_JSON])}
+           if decision.publish else {})}
     round_ = ModelVersion(
-        version=version, parent=parent, created=int(time.time() * 1000), status=status, model_version=model_version,
-        records_seen=next_state.records_seen, new_records=new.size, prequential_accuracy=prequential.accuracy,
-        holdout_accuracy=cand_scores.accuracy, parent_holdout_accuracy=cur_scores.accuracy, gate=decision.reason,
-        duration_s=0.0, segments=tuple(sorted(groups)), state_key=state_key(version, attempt), metrics=metrics)
+        version=version, parent=parent, created=int(time.time() * 1000),
+        status=STATUS_PUBLISHED if decision.publish else STATUS_REJECTED,
+        model_version=version if decision.publish else (latest.model_version if latest else ""),
+        records_seen=plan.next_state.records_seen, new_records=new.size, prequential_accuracy=prequential.accuracy,
+        holdout_accuracy=judged.candidate.accuracy, parent_holdout_accuracy=judged.current.accuracy,
+        gate=decision.reason, duration_s=0.0, segments=tuple(sorted(groups)), state_key=state_key(version, attempt),
+        metrics=metrics)
     if decision.publish:
         files[METADATA_JSON] = publish.metadata(round_, schema.to_dict(), schema.labels, schema.feature_names)
-    staged = publish.stage(s3, bucket, version, attempt, files, next_state.to_bytes(), round_.state_key)
+    staged = publish.stage(s3, bucket, version, attempt, files, plan.next_state.to_bytes(), round_.state_key)
     metrics["timings"]["publish_s"] = round(time.perf_counter() - t2, 3)
     round_ = _with_duration(round_, time.perf_counter() - t0)
     ctx.hook("before_commit")
     try:
-        publish.commit_and_promote(s3, bucket, registry, parent or None, round_, staged)
+        publish.commit_and_promote(s3, bucket, ctx.registry, parent or None, round_, staged)
     except CommitConflict:
         publish.discard(s3, bucket, staged)
         raise
-    log.info("round.committed", version=version, status=status, n_new=new.size, records_seen=round_.records_seen,
-             prequential=prequential.accuracy, holdout=cand_scores.accuracy, parent_holdout=cur_scores.accuracy,
-             gate=decision.reason, duration_s=round_.duration_s)
+    if plan.drift.detected:  # the template's DriftMetricFilter counts this event (DriftAlarm)
+        log.warning("round.drift", version=version, signals=list(plan.drift.signals), change_at=plan.drift.change_at,
+                    prequential=prequential.accuracy, status=round_.status)
+    log.info("round.committed", version=version, status=round_.status, n_new=new.size,
+             records_seen=round_.records_seen, prequential=prequential.accuracy, holdout=judged.candidate.accuracy,
+             parent_holdout=judged.current.accuracy, gate=decision.reason, drift=plan.drift.detected,
+             duration_s=round_.duration_s)
     return round_
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The trained candidate, its and the current model's scores on the gate's rows, the decision."""
+
+    model: Any
+    candidate: trainer.Scores
+    current: trainer.Scores
+    effort: trainer.Effort
+    decision: trainer.GateDecision
+
+
+def _judge(current: Any | None, plan: RoundPlan, labels: tuple[str, ...], ctx: RoundContext) -> Judgement:
+    """Train the starts the effort rule names, keep the best on the gate's rows, and gate it."""
+    settings = ctx.aws.settings
+    effort = trainer.plan_effort(len(plan.train_y), plan.drift.detected, current is not None, ctx.config)
+    base = current
+    if current is not None and plan.rescale is not None:
+        base = trainer.restandardize(current, *plan.rescale)
+    best: tuple[Any, trainer.Scores, str] | None = None
+    for start in effort.starts:
+        model = trainer.train(base if start == "warm" else None, plan.train_x, plan.train_y, len(labels), ctx.config,
+                              effort)
+        scores = trainer.score(model, plan.holdout_x, plan.holdout_y, labels, plan.holdout_w)
+        if best is None or (scores.accuracy or 0.0) > (best[1].accuracy or 0.0):
+            best = (model, scores, start)
+    assert best is not None
+    effort = dataclasses.replace(effort, chosen=best[2])
+    cur_scores = trainer.score(current, plan.holdout_x, plan.holdout_y, labels, plan.holdout_w)
+    decision = trainer.gate(best[1], cur_scores, settings.gate_tolerance, first=current is None,
+                            min_kappa=settings.gate_min_kappa if plan.drift.detected else None)
+    return Judgement(best[0], best[1], cur_scores, effort, decision)
+
+
+def _export(judged: Judgement, plan: RoundPlan, version: str) -> tuple[dict[str, bytes], trainer.GateDecision]:
+    """The files to publish (none for a rejected candidate) and the final decision."""
+    if not judged.decision.publish:
+        return {}, judged.decision
+    try:
+        return publish.files_for(judged.model, trainer.fold(judged.model), plan.check_x), judged.decision
+    except publish.ExportMismatch as exc:
+        # Refuse to publish a model clients would not reproduce; the round's records are
+        # still consumed (rejected-round policy), so nothing is lost.
+        log.error("round.export_mismatch", version=version, error=str(exc))
+        return {}, trainer.GateDecision(False, f"export mismatch: {exc}")
 
 
 def _with_duration(round_: ModelVersion, seconds: float) -> ModelVersion:

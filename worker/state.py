@@ -2,8 +2,10 @@
 
 One ``.npz`` object per committed round (``state/<version>-<attempt>.npz``, named by the
 round's ``ModelVersion.state_key``): the reservoir (``worker.reservoir``), the sorted 64-bit
-hashes of every record id consumed so far (exact dedupe across rounds), and the running
-counts (records seen, per label). A round reads the state of the latest committed round and
+hashes of every record id consumed so far (exact dedupe across rounds), the running
+counts (records seen, per label), and what follows change (``worker.drift``): the drift
+monitor's detectors, the stream position of the last detected change and the running feature
+moments (in the ``meta`` JSON). A round reads the state of the latest committed round and
 writes a new object; nothing is ever updated in place, so a round that crashes or loses the
 commit race leaves the committed state untouched.
 """
@@ -32,10 +34,15 @@ class TrainingState:
     reservoir: Reservoir
     seen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
     label_counts: dict[str, int] = field(default_factory=dict)
+    drift: dict[str, Any] = field(default_factory=dict)  # ``DriftMonitor.to_dict()``; {} before the first round
+    change_at: int = -1  # stream position of the last detected change (-1: none)
+    moments: dict[str, Any] = field(default_factory=dict)  # ``worker.round.Moments`` as a dict; {} before
 
     @classmethod
-    def empty(cls, n_features: int, capacity: int, seed: int = 0) -> TrainingState:
-        return cls(reservoir=Reservoir(capacity=capacity, n_features=n_features, seed=seed))
+    def empty(cls, n_features: int, capacity: int, seed: int = 0, recent_share: float = 0.0,
+              n_labels: int = 1) -> TrainingState:
+        return cls(reservoir=Reservoir(capacity=capacity, n_features=n_features, seed=seed,
+                                       recent_share=recent_share, n_labels=n_labels))
 
     @property
     def records_seen(self) -> int:
@@ -65,7 +72,8 @@ class TrainingState:
 
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
-        meta: dict[str, Any] = {"label_counts": self.label_counts}
+        meta: dict[str, Any] = {"label_counts": self.label_counts, "drift": self.drift, "change_at": self.change_at,
+                                "moments": self.moments}
         np.savez(buf, reservoir=np.frombuffer(self.reservoir.to_bytes(), dtype=np.uint8), seen=self.seen,
                  meta=np.array(json.dumps(meta)))
         return buf.getvalue()
@@ -76,4 +84,6 @@ class TrainingState:
             reservoir = Reservoir.from_bytes(z["reservoir"].tobytes())
             seen = z["seen"].astype(np.uint64)
             meta = json.loads(str(z["meta"]))
-        return cls(reservoir=reservoir, seen=seen, label_counts={k: int(v) for k, v in meta["label_counts"].items()})
+        return cls(reservoir=reservoir, seen=seen, label_counts={k: int(v) for k, v in meta["label_counts"].items()},
+                   drift=meta.get("drift", {}), change_at=int(meta.get("change_at", -1)),
+                   moments=meta.get("moments", {}))

@@ -1,23 +1,31 @@
-"""The model and how a round trains and judges it: test-then-train, warm start, the quality gate.
+"""The model and how a round trains and judges it: test-then-train, warm start, effort, the gate.
 
 The model is a small MLP over the schema's features with a softmax over ``schema.labels``
 (in order). Scaling of raw features is part of the model: its first layer, ``standardize``,
-is a frozen diagonal Dense layer (W = diag(1/σ), b = −μ/σ) whose statistics are fixed at the
-first round and travel with the model (``model.h5``), so warm starts keep them. On export the
-layer is folded into the next Dense layer (W' = diag(1/σ)·W, b' = b − (μ/σ)·W, see
+is a frozen diagonal Dense layer (W = diag(1/σ), b = −μ/σ) whose statistics travel with the
+model (``model.h5``), so warm starts keep them. When the features' running moments move away
+from them, ``restandardize`` swaps in the new statistics and compensates the first hidden layer
+so the model answers exactly as before (then training continues on a well-scaled input). On
+export the layer is folded into the next Dense layer (W' = diag(1/σ)·W, b' = b − (μ/σ)·W, see
 ``fold``), because TensorFlow.js 4.22 does not know Keras' ``Normalization`` layer; the folded
 model takes raw feature values, like every client.
 
-Each round (``worker.drain.run_round``):
+Each round (``worker.round.run_round``, planned by ``worker.round.plan_round``):
 
 1. *Test-then-train*: the current model scores the round's new records before it sees them
-   (prequential accuracy, overall and per class) — a live measure of drift.
+   (prequential accuracy, overall and per class) — the signal ``worker.drift`` watches.
 2. *Train*: the candidate warm-starts from the current weights (or is built fresh for the
-   first round) and trains on the new records plus the reservoir sample, minus held-out rows.
+   first round) and trains on the new records plus the replay sample, minus held-out rows,
+   with the effort ``plan_effort`` decides (after a detected change: more passes, and a fresh
+   model is trained beside the warm start; the gate keeps the better).
 3. *Gate*: held-out rows are chosen by a hash of the record id (``is_holdout``), so the same
    record is held out in every round and never trained on. Candidate and current model are
-   scored on the same held-out rows (new + reservoir); the candidate is published only if it
-   is not worse by more than ``gate_tolerance``.
+   scored on the same held-out rows, weighted toward the newest round (post-change rows only
+   after a change); the candidate is published only if it is not worse by more than
+   ``gate_tolerance``. After a detected change the current model is no yardstick (it is wrong
+   on the new regime), so the candidate must also beat chance (Cohen's κ against always the
+   majority label ≥ ``gate_min_kappa``): a round of shuffled labels looks like a change, and
+   is refused.
 
 Rejected-round policy: a rejected round still commits (status ``rejected``, the serving model
 stays the parent's). Its records are counted in ``records_seen`` and enter the reservoir, its
@@ -53,6 +61,45 @@ class TrainConfig:
     batch_size: int = 64
     learning_rate: float = 3e-3
     seed: int = 0
+    # After a detected change: at least this many gradient steps (epochs raised up to
+    # ``change_max_epochs``), so a round of a few thousand post-change rows is learnt in full.
+    change_steps: int = 3000
+    change_max_epochs: int = 40
+
+
+@dataclass(frozen=True)
+class Effort:
+    """How hard one round trains: passes, step size, and which starts to try."""
+
+    epochs: int
+    learning_rate: float
+    starts: tuple[str, ...]  # "warm" (from the serving model), "fresh" (re-initialised)
+    reason: str
+    chosen: str = ""  # the start whose model the gate judged (set after training)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epochs": self.epochs, "learning_rate": self.learning_rate, "starts": list(self.starts),
+                "reason": self.reason, "chosen": self.chosen}
+
+
+def plan_effort(n_train: int, changed: bool, has_model: bool, config: TrainConfig) -> Effort:
+    """The round's effort, by rule (measured in scripts/bench_drift.py, documented in docs/worker.md).
+
+    - no model yet: a fresh model, ``config.epochs`` passes;
+    - stationary: warm start, ``config.epochs`` passes at ``config.learning_rate`` (what keeps
+      stationary streams where they were);
+    - after a detected change: enough passes for ``config.change_steps`` gradient steps over the
+      (now post-change) rows, between ``config.epochs`` and ``config.change_max_epochs``, and a
+      fresh model trained beside the warm start — after a large change the old weights can be a
+      worse start than none; the gate keeps whichever scores better on post-change rows.
+    """
+    if not has_model:
+        return Effort(config.epochs, config.learning_rate, ("fresh",), "first model")
+    if not changed:
+        return Effort(config.epochs, config.learning_rate, ("warm",), "stationary")
+    steps_per_epoch = max(1, -(-max(n_train, 1) // config.batch_size))
+    epochs = min(config.change_max_epochs, max(config.epochs, -(-config.change_steps // steps_per_epoch)))
+    return Effort(epochs, config.learning_rate, ("warm", "fresh"), "change detected")
 
 
 @dataclass(frozen=True)
@@ -62,9 +109,17 @@ class Scores:
     accuracy: float | None
     per_class: dict[str, float | None] = field(default_factory=dict)
     n: int = 0
+    chance: float | None = None  # accuracy of always answering the (weighted) majority label
+
+    @property
+    def kappa(self) -> float | None:
+        """Cohen's κ against the majority answer: 0 = no better than chance, 1 = perfect."""
+        if self.accuracy is None or self.chance is None:
+            return None
+        return 1.0 if self.chance >= 1.0 else (self.accuracy - self.chance) / (1.0 - self.chance)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"accuracy": self.accuracy, "per_class": self.per_class, "n": self.n}
+        return {"accuracy": self.accuracy, "per_class": self.per_class, "n": self.n, "chance": self.chance}
 
 
 @dataclass(frozen=True)
@@ -110,19 +165,40 @@ def standardization(model: Any) -> tuple[np.ndarray, np.ndarray]:
     return -b.astype(np.float64) * std, std
 
 
-def train(base: Any | None, x: np.ndarray, y: np.ndarray, n_labels: int, config: TrainConfig) -> Any:
+def restandardize(model: Any, mean: np.ndarray, std: np.ndarray) -> Any:
+    """A copy of ``model`` standardizing with (mean, std) that answers exactly like ``model``.
+
+    With old statistics (μo, σo) and new (μn, σn): (x − μo)/σo = ((x − μn)/σn)·(σn/σo) + (μn − μo)/σo,
+    so the first hidden layer becomes W' = diag(σn/σo)·W, b' = b + ((μn − μo)/σo)·W.
+    """
+    k = keras()
+    mo, so = standardization(model)
+    mean = np.asarray(mean, dtype=np.float64)
+    std = np.where(np.asarray(std, dtype=np.float64) > 1e-12, std, 1.0)
+    out = k.models.clone_model(model)
+    out.set_weights(model.get_weights())
+    first = [layer for layer in out.layers if layer.name != STANDARDIZE][0]
+    w, b = (a.astype(np.float64) for a in first.get_weights())
+    first.set_weights([((std / so)[:, None] * w).astype(np.float32), (b + ((mean - mo) / so) @ w).astype(np.float32)])
+    out.get_layer(STANDARDIZE).set_weights([np.diag(1.0 / std).astype(np.float32), (-mean / std).astype(np.float32)])
+    return out
+
+
+def train(base: Any | None, x: np.ndarray, y: np.ndarray, n_labels: int, config: TrainConfig,
+          effort: Effort | None = None) -> Any:
     """A candidate: ``base``'s weights (warm start) or a fresh model, trained on (x, y). ``base`` is untouched."""
     k = keras()
     k.utils.set_random_seed(config.seed)
+    epochs = effort.epochs if effort else config.epochs
+    rate = effort.learning_rate if effort else config.learning_rate
     if base is None:
         model = build_model(x.shape[1], n_labels, x.mean(axis=0), x.std(axis=0), config)
     else:
         model = k.models.clone_model(base)
         model.set_weights(base.get_weights())
-    model.compile(optimizer=k.optimizers.Adam(learning_rate=config.learning_rate),
-                  loss="sparse_categorical_crossentropy")
+    model.compile(optimizer=k.optimizers.Adam(learning_rate=rate), loss="sparse_categorical_crossentropy")
     if len(y):
-        model.fit(x.astype(np.float32), y.astype(np.int64), epochs=config.epochs, batch_size=config.batch_size,
+        model.fit(x.astype(np.float32), y.astype(np.int64), epochs=epochs, batch_size=config.batch_size,
                   shuffle=True, verbose=0)
     return model
 
@@ -134,24 +210,41 @@ def predict_proba(model: Any, x: np.ndarray) -> np.ndarray:
     return np.concatenate(out)
 
 
-def score(model: Any | None, x: np.ndarray, y: np.ndarray, labels: tuple[str, ...]) -> Scores:
-    """Accuracy of ``model`` on (x, y); no model or no rows → accuracy None."""
+def correct(model: Any | None, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per row, whether ``model`` predicts the label (all False without a model)."""
+    if model is None or len(y) == 0:
+        return np.zeros(len(y), dtype=bool)
+    return np.asarray(np.argmax(predict_proba(model, x), axis=1) == y)
+
+
+def score(model: Any | None, x: np.ndarray, y: np.ndarray, labels: tuple[str, ...],
+          weights: np.ndarray | None = None) -> Scores:
+    """(Weighted) accuracy of ``model`` on (x, y); no model or no rows → accuracy None."""
     if model is None or len(y) == 0:
         return Scores(accuracy=None, per_class={lab: None for lab in labels}, n=int(len(y)))
-    pred = np.argmax(predict_proba(model, x), axis=1)
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
+    hit = correct(model, x, y)
     per_class: dict[str, float | None] = {}
     for i, lab in enumerate(labels):
         mask = y == i
-        per_class[lab] = float((pred[mask] == i).mean()) if mask.any() else None
-    return Scores(accuracy=float((pred == y).mean()), per_class=per_class, n=int(len(y)))
+        per_class[lab] = float(np.average(hit[mask], weights=w[mask])) if w[mask].sum() > 0 else None
+    share = np.bincount(y, weights=w, minlength=len(labels)) / w.sum()
+    return Scores(accuracy=float(np.average(hit, weights=w)), per_class=per_class, n=int(len(y)),
+                  chance=float(share.max()))
 
 
-def gate(candidate: Scores, current: Scores, tolerance: float, first: bool) -> GateDecision:
-    """Publish the candidate unless it is worse than the current model by more than ``tolerance``."""
+def gate(candidate: Scores, current: Scores, tolerance: float, first: bool,
+         min_kappa: float | None = None) -> GateDecision:
+    """Publish the candidate unless it is worse than the current model by more than ``tolerance``,
+    or (when ``min_kappa`` is given: after a change, where the current model is no yardstick)
+    no better than always answering the majority label (κ < ``min_kappa``)."""
     if first:
         return GateDecision(True, "first model")
     if current.accuracy is None or candidate.accuracy is None:
         return GateDecision(True, "no held-out records")
+    kappa = candidate.kappa
+    if min_kappa is not None and kappa is not None and kappa < min_kappa:
+        return GateDecision(False, f"no better than chance (kappa {kappa:.4f} < {min_kappa})")
     drop = current.accuracy - candidate.accuracy
     if drop > tolerance:
         return GateDecision(False, f"worse by {drop:.4f} (tolerance {tolerance})")

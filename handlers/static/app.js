@@ -491,6 +491,18 @@
         root.appendChild(c);
       }
     });
+    // A change the worker's drift detector reported: a dashed vertical line at that round.
+    const driftOf = (r) => (r.metrics && r.metrics.drift && r.metrics.drift.detected ? r.metrics.drift : null);
+    rounds.forEach((r, i) => {
+      const d = driftOf(r);
+      if (!d) return;
+      const g = svg('g', { class: 'drift-mark', 'data-version': r.version });
+      g.appendChild(svg('line', { x1: xAt(i) - slot / 2, x2: xAt(i) - slot / 2, y1: m.t, y2: m.t + ph,
+        stroke: '#d9822b', 'stroke-width': 2, 'stroke-dasharray': '4 3' }));
+      g.appendChild(svg('text', { x: xAt(i) - slot / 2 + 4, y: m.t + 12, 'text-anchor': 'start', fill: '#d9822b' }, 'change'));
+      g.appendChild(svg('title', {}, `round ${versionLabel(r.version)}: change detected (${(d.signals || []).join(', ')})`));
+      root.appendChild(g);
+    });
     // Round numbers along the x axis (thinned to about 14 labels).
     const every = Math.max(1, Math.ceil(n / 14));
     rounds.forEach((r, i) => {
@@ -513,6 +525,10 @@
       g.appendChild(svg('line', { x1: x + 5, y1: 15, x2: x + 15, y2: 5 }));
       root.appendChild(g);
     }, 'rejected candidate');
+    if (rounds.some(driftOf)) {
+      legend((x) => root.appendChild(svg('line', { x1: x + 10, x2: x + 10, y1: 2, y2: 18, stroke: '#d9822b',
+        'stroke-width': 2, 'stroke-dasharray': '4 3' })), 'change detected');
+    }
     box.textContent = '';
     box.appendChild(root);
   }

@@ -76,7 +76,7 @@ def stack() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def published(stack: Any) -> dict[str, Any]:
-    """Four committed rounds: published, published, rejected, published (the serving one)."""
+    """Four committed rounds: published, published, rejected, published (the serving one, after a detected change)."""
     from serving_fixtures import commit_rejected, export_model, publish
 
     schema = load_schema(stack.settings.schema_file)
@@ -86,8 +86,9 @@ def published(stack: Any) -> dict[str, Any]:
             prequential_accuracy=0.8)
     commit_rejected(stack.aws, schema, records_seen=4200, new_records=1200, holdout_accuracy=0.84,
                     gate="worse by 0.060 (tolerance 0.020)")
+    drift = {"detected": True, "change_at": 4200, "signals": ["accuracy"], "changes": {}}
     serving = publish(stack.aws, schema, second, records_seen=5000, new_records=800, holdout_accuracy=0.93,
-                      prequential_accuracy=0.91)
+                      prequential_accuracy=0.61, metrics={"drift": drift})
     return {"schema": schema, "serving": serving.version, "second": second}
 
 
@@ -253,6 +254,10 @@ def test_history_chart_and_rounds_table_mark_the_rejected_round(page: Any, publi
     assert "worse by 0.060" in page.inner_text('#rounds tr[data-status="rejected"]')
     assert page.locator("#chart svg .reject-mark").count() >= 1
     assert page.locator("#chart svg .bar").count() >= 4
+    # The round whose detector reported a change is marked, and only that one (GET /models carries metrics.drift).
+    marks = page.locator("#chart svg .drift-mark")
+    assert marks.count() == 1 and marks.first.get_attribute("data-version") == published["serving"]
+    assert "change detected (accuracy)" in marks.first.locator("title").text_content()
     assert page.inner_text("#summary-model") == "4"
     assert page.inner_text("#summary-records") == "5,000"
 

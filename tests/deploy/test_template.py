@@ -253,6 +253,19 @@ def test_alarms_watch_the_dlq_and_worker_errors(template: dict[str, Any]) -> Non
     assert metric_filter["LogGroupName"] == {"Ref": "WorkerLogGroup"}
 
 
+def test_drift_alarm_counts_the_workers_drift_log_event(template: dict[str, Any]) -> None:
+    import inspect
+
+    from worker import round as worker_round
+
+    flt = template["Resources"]["DriftMetricFilter"]["Properties"]
+    assert flt["LogGroupName"] == {"Ref": "WorkerLogGroup"}
+    event = re.search(r'\$\.event = "([^"]+)"', flt["FilterPattern"]).group(1)
+    assert f'log.warning("{event}"' in inspect.getsource(worker_round)  # the event the worker really logs
+    alarm = template["Resources"]["DriftAlarm"]["Properties"]
+    assert alarm["MetricName"] == flt["MetricTransformations"][0]["MetricName"] == "DriftDetected"
+
+
 def test_outputs_name_everything_settings_need(template: dict[str, Any]) -> None:
     outputs = template["Outputs"]
     for key in ("ApiUrl", "Bucket", "InstanceId", *OUTPUT_SETTINGS):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from autotraining.artifacts import KERAS_FILE, METADATA_JSON, MODEL_JSON, model_key
 from autotraining.aws import Aws
 from autotraining.generator import generate
@@ -138,3 +140,82 @@ def test_round_reads_only_its_new_segments_never_the_table_or_the_whole_log(queu
     assert not [op for s, op, p in calls if s == "dynamodb" and p.get("TableName") == records_table]
     v2 = registry.get("000002")
     assert v2.new_records == 150 and v2.metrics["reservoir_rows"] == 300  # new records + a fixed-size sample
+
+
+def _served_accuracy(waws, registry, schema, records) -> float:
+    import numpy as np
+
+    from worker import trainer
+
+    body = waws.s3.get_object(Bucket=waws.settings.bucket,
+                              Key=model_key(registry.latest().model_version, KERAS_FILE))["Body"].read()
+    x = np.array([r.features for r in records])
+    y = np.array([schema.label_index(r.label) for r in records])
+    return float(trainer.score(trainer.from_h5_bytes(body), x, y, schema.labels).accuracy)
+
+
+def _flipped(records, schema):
+    import dataclasses
+
+    swap = {"cold": "warm", "warm": "cold", "ok": "ok"}  # a new concept: the same rows, other answers
+    return [dataclasses.replace(r, id=f"flip-{r.id}", label=swap[r.label]) for r in records]
+
+
+def _learning_worker(make_worker):
+    from worker.trainer import TrainConfig
+
+    return make_worker(config=TrainConfig(hidden=(16,), epochs=10, batch_size=32, change_steps=600))
+
+
+@pytest.mark.slow
+def test_abrupt_change_is_detected_and_the_adapted_model_is_published_in_one_round(queue_counts, waws, log_segment,
+                                                                                  make_worker, registry, schema):
+    w = _learning_worker(make_worker)
+    for r in range(2):
+        log_segment(generate(schema, 1500, seed=10 + r, id_prefix=f"a{r}-"), 1 + 10000 * r)
+        w.run()
+    fresh_new = _flipped(generate(schema, 600, seed=99, id_prefix="fresh-"), schema)
+    before = _served_accuracy(waws, registry, schema, fresh_new)
+    log_segment(_flipped(generate(schema, 1500, seed=20, id_prefix="b-"), schema), 30001)
+    w.run()
+    v3 = registry.get("000003")
+    assert v3.metrics["drift"]["detected"] and "accuracy" in v3.metrics["drift"]["signals"]
+    assert v3.published, v3.gate  # a gate that refuses every adaptation after a change is a defect
+    assert v3.metrics["effort"]["reason"] == "change detected"
+    after = _served_accuracy(waws, registry, schema, fresh_new)
+    assert before < 0.6 and after > 0.8, (before, after)
+    state = TrainingState.from_bytes(waws.s3.get_object(Bucket=waws.settings.bucket, Key=v3.state_key)["Body"].read())
+    assert state.change_at == v3.metrics["drift"]["change_at"] and (state.reservoir.t >= state.change_at).all()
+
+
+@pytest.mark.slow
+def test_round_of_shuffled_labels_looks_like_a_change_and_is_refused(queue_counts, waws, log_segment, make_worker,
+                                                                     registry, schema):
+    import dataclasses
+    import random
+
+    w = _learning_worker(make_worker)
+    for r in range(2):
+        log_segment(generate(schema, 1500, seed=10 + r, id_prefix=f"a{r}-"), 1 + 10000 * r)
+        w.run()
+    served = registry.latest().model_version
+    recs = generate(schema, 1500, seed=30, id_prefix="noise-")
+    labels = [r.label for r in recs]
+    random.Random(1).shuffle(labels)
+    log_segment([dataclasses.replace(r, label=lab) for r, lab in zip(recs, labels, strict=True)], 30001)
+    w.run()
+    v3 = registry.get("000003")
+    assert v3.metrics["drift"]["detected"]
+    assert v3.status == "rejected" and v3.gate.startswith("no better than chance"), v3.gate
+    assert registry.latest().model_version == served and registry.latest().records_seen == 4500
+
+
+def test_stationary_rounds_report_no_drift_and_show_it_in_the_metrics(queue_counts, waws, log_segment, make_worker,
+                                                                     registry, schema):
+    w = make_worker()
+    for r in range(3):
+        log_segment(generate(schema, 400, seed=40 + r, id_prefix=f"s{r}-"), 1 + 1000 * r)
+        w.run()
+    for v in registry.history():
+        assert v.metrics["drift"]["detected"] is False and v.metrics["drift"]["signals"] == []
+    assert registry.get("000003").metrics["effort"]["reason"] == "stationary"

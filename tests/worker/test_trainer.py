@@ -90,3 +90,52 @@ def test_same_seed_trains_the_same_model_and_inputs_stay_unchanged(data) -> None
     b = trainer.train(None, x[:300], y[:300], 3, cfg)
     assert all(np.array_equal(p, q) for p, q in zip(a.get_weights(), b.get_weights(), strict=True))
     assert np.array_equal(x, x_before) and np.array_equal(y, y_before)
+
+
+def test_restandardized_model_answers_the_same_and_its_export_still_matches(data, model) -> None:
+    from autotraining.artifacts import MODEL_JSON
+    from autotraining.predictor import Predictor
+    from worker import publish
+
+    x, _ = data
+    moved = trainer.restandardize(model, x.mean(axis=0) + 3.0, x.std(axis=0) * 2.5)
+    mean, std = trainer.standardization(moved)
+    assert np.allclose(mean, x.mean(axis=0) + 3.0) and np.allclose(std, x.std(axis=0) * 2.5, rtol=1e-5)
+    assert np.allclose(trainer.predict_proba(moved, x[:300]), trainer.predict_proba(model, x[:300]), atol=1e-5)
+    warm = trainer.train(moved, x[:500], np.zeros(500, dtype=np.int64), 3, trainer.TrainConfig(hidden=(8,), epochs=1))
+    files = publish.export_tfjs(trainer.fold(warm))
+    got = Predictor.from_bytes(files[MODEL_JSON], files).predict_proba(x[:300])
+    assert np.abs(got - trainer.predict_proba(warm, x[:300])).max() < 1e-5
+
+
+def test_gate_after_a_change_refuses_a_candidate_no_better_than_chance() -> None:
+    current = trainer.Scores(accuracy=0.35, n=500, chance=0.36)  # the old model on the new regime
+    noise = trainer.Scores(accuracy=0.37, n=500, chance=0.36)  # trained on shuffled labels
+    learnt = trainer.Scores(accuracy=0.95, n=500, chance=0.36)
+    assert trainer.gate(noise, current, 0.02, first=False).publish  # the old rule alone lets it through
+    refused = trainer.gate(noise, current, 0.02, first=False, min_kappa=0.1)
+    assert not refused.publish and refused.reason.startswith("no better than chance")
+    assert trainer.gate(learnt, current, 0.02, first=False, min_kappa=0.1).publish
+
+
+def test_weighted_score_and_chance() -> None:
+    class Constant:
+        output_shape = (None, 3)
+
+        def __call__(self, x, training=False):  # always label 0
+            return np.tile([1.0, 0.0, 0.0], (len(x), 1))
+
+    y = np.array([0, 0, 1, 2])
+    s = trainer.score(Constant(), np.zeros((4, 1)), y, ("a", "b", "c"), weights=np.array([1.0, 1.0, 6.0, 0.0]))
+    assert s.accuracy == 0.25 and s.chance == 0.75 and s.kappa is not None and s.kappa < 0
+
+
+def test_effort_rule_trains_harder_and_from_both_starts_after_a_change() -> None:
+    cfg = trainer.TrainConfig(epochs=12, batch_size=64, change_steps=1500, change_max_epochs=40)
+    assert trainer.plan_effort(9000, False, True, cfg).starts == ("warm",)
+    assert trainer.plan_effort(9000, False, True, cfg).epochs == 12
+    assert trainer.plan_effort(9000, False, False, cfg).starts == ("fresh",)
+    after = trainer.plan_effort(4500, True, True, cfg)
+    assert after.starts == ("warm", "fresh") and after.epochs == 22  # ⌈1500 / ⌈4500/64⌉⌉
+    assert trainer.plan_effort(200, True, True, cfg).epochs == 40
+    assert trainer.plan_effort(90000, True, True, cfg).epochs == 12
