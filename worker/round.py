@@ -25,6 +25,7 @@ import numpy as np
 
 from autotraining.artifacts import METADATA_JSON, model_key
 from autotraining.aws import Aws
+from autotraining.encoding import Encoding
 from autotraining.logs import get_logger
 from autotraining.registry import (
     STATUS_PUBLISHED,
@@ -77,7 +78,7 @@ class RoundContext:
 
 
 def load_state(ctx: RoundContext, latest: Latest | None) -> TrainingState:
-    empty = TrainingState.empty(len(ctx.schema.features), ctx.aws.settings.reservoir_size, ctx.reservoir_seed)
+    empty = TrainingState.empty(Encoding.from_schema(ctx.schema).width, ctx.aws.settings.reservoir_size, ctx.reservoir_seed)
     if latest is None:
         return empty
     committed = ctx.registry.get(latest.round_version)
@@ -202,7 +203,7 @@ def _train_and_commit(ctx: RoundContext, batch: RecordBatch, groups: dict[str, l
         holdout_accuracy=cand_scores.accuracy, parent_holdout_accuracy=cur_scores.accuracy, gate=decision.reason,
         duration_s=0.0, segments=tuple(sorted(groups)), state_key=state_key(version, attempt), metrics=metrics)
     if decision.publish:
-        files[METADATA_JSON] = publish.metadata(round_, schema.to_dict(), schema.labels, schema.feature_names)
+        files[METADATA_JSON] = publish.metadata(round_, schema, Encoding.from_schema(schema))
     staged = publish.stage(s3, bucket, version, attempt, files, next_state.to_bytes(), round_.state_key)
     metrics["timings"]["publish_s"] = round(time.perf_counter() - t2, 3)
     round_ = _with_duration(round_, time.perf_counter() - t0)
