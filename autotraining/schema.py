@@ -197,10 +197,27 @@ def _feature(f: dict[str, Any], where: str) -> Feature:
 DEFAULT_SCHEMA_RESOURCE = "thermal_comfort.json"
 
 
+def _read_s3(uri: str) -> str:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from autotraining.aws import Aws
+    from autotraining.settings import Settings
+
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    try:
+        body = Aws(Settings.from_env()).s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except (ClientError, BotoCoreError) as exc:
+        raise SchemaError(f"cannot read schema file {uri}: {exc}") from None
+    return str(body.decode("utf-8"))
+
+
 @lru_cache(maxsize=8)
 def load_schema(path: str = "") -> Schema:
-    """The schema at ``path``, or the packaged default (thermal comfort) when ``path`` is empty."""
-    if path:
+    """The schema at ``path`` (a file or an ``s3://bucket/key`` URI, as a deployed stack sets it), or
+    the packaged default (thermal comfort) when ``path`` is empty."""
+    if path.startswith("s3://"):
+        text, source = _read_s3(path), path
+    elif path:
         p = Path(path)
         try:
             text = p.read_text(encoding="utf-8")

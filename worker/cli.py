@@ -41,6 +41,23 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     configure(settings.log_format)
+    aws = Aws(settings)
+    check_schema(aws)
     from worker.loop import Worker
 
-    return Worker(Aws(settings), options).run()
+    return Worker(aws, options).run()
+
+
+def check_schema(aws: Aws) -> None:
+    """Refuse to start on a bad schema file or one that cannot continue the serving model's lineage."""
+    from autotraining.cli import UsageError
+    from autotraining.registry import Registry
+    from autotraining.schema import SchemaError, load_schema
+    from autotraining.schema_change import IncompatibleSchema, check_serving
+
+    s = aws.settings
+    try:
+        schema = load_schema(s.schema_file)
+        check_serving(aws.s3, s.bucket, Registry(aws.dynamodb, s.models_table), schema, s.new_lineage)
+    except (SchemaError, IncompatibleSchema) as exc:
+        raise UsageError(str(exc)) from None

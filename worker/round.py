@@ -38,7 +38,7 @@ from autotraining.registry import (
     version_name,
 )
 from autotraining.schema import Schema
-from worker import publish, trainer
+from worker import lineage, publish, trainer
 from worker.drain import Delivery, PendingQueue, RecordBatch, by_key, read_records
 from worker.state import TrainingState, state_key
 
@@ -155,6 +155,8 @@ def _train_and_commit(ctx: RoundContext, batch: RecordBatch, groups: dict[str, l
         log.info("round.nothing_new", segments=sorted(groups))
         return None
     current = load_model(ctx, latest)
+    encoding = Encoding.from_schema(schema)  # after a schema change: migrate, widen or start a fresh lineage
+    state, current = lineage.adapt(registry, latest, state, current, encoding, len(schema.labels), load_state(ctx, None))
     t_read = time.perf_counter() - t0
 
     # Test-then-train: the current model on the new records, before it learns from them.
@@ -181,7 +183,7 @@ def _train_and_commit(ctx: RoundContext, batch: RecordBatch, groups: dict[str, l
         "train_rows": int((~held).sum()), "holdout_rows": int(held.sum()), "reservoir_rows": len(state.reservoir),
         "label_counts": next_state.label_counts, "poison_segments": list(batch.poison),
         "timings": {"read_s": round(t_read, 3), "train_s": round(t_train, 3)},
-        "attempt": attempt,
+        "attempt": attempt, "schema": schema.tag, "encoding": encoding.to_dict(),
     }
     files: dict[str, bytes] = {}
     t2 = time.perf_counter()
@@ -203,7 +205,7 @@ def _train_and_commit(ctx: RoundContext, batch: RecordBatch, groups: dict[str, l
         holdout_accuracy=cand_scores.accuracy, parent_holdout_accuracy=cur_scores.accuracy, gate=decision.reason,
         duration_s=0.0, segments=tuple(sorted(groups)), state_key=state_key(version, attempt), metrics=metrics)
     if decision.publish:
-        files[METADATA_JSON] = publish.metadata(round_, schema, Encoding.from_schema(schema))
+        files[METADATA_JSON] = publish.metadata(round_, schema, encoding)
     staged = publish.stage(s3, bucket, version, attempt, files, next_state.to_bytes(), round_.state_key)
     metrics["timings"]["publish_s"] = round(time.perf_counter() - t2, 3)
     round_ = _with_duration(round_, time.perf_counter() - t0)

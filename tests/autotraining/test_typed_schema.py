@@ -8,13 +8,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from schema_fixtures import mixed_rows, mixed_schema
 
 from autotraining import strictjson
 from autotraining.encoding import Encoding
 from autotraining.records import Record
 from autotraining.schema import Schema, SchemaError, load_schema
 from autotraining.validation import FieldError, InvalidInput, validate_records, validate_rows
-from schema_fixtures import mixed_rows, mixed_schema
 
 LABELED = [{**row, "label": "cool"} for row in mixed_rows()]
 
