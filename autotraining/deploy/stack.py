@@ -268,12 +268,16 @@ def check_schema_change(aws: Any, request: DeployRequest) -> None:
         schema = load_schema(request.schema_file)
     except SchemaError as exc:
         raise DeployError(str(exc)) from None
-    existing = describe_stack(aws.client("cloudformation"), request.stack_name)
-    outputs = stack_outputs(existing) if existing else {}
-    if not outputs.get("Bucket") or not outputs.get("ModelsTable"):
+    cfn = aws.client("cloudformation")
+    if describe_stack(cfn, request.stack_name) is None:
+        return  # a first deploy: no lineage to continue
+    physical = {r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
+                for page in cfn.get_paginator("list_stack_resources").paginate(StackName=request.stack_name)
+                for r in page["StackResourceSummaries"]}
+    if not physical.get("DataBucket") or not physical.get("ModelsTable"):
         return
     try:
-        check_serving(aws.s3, outputs["Bucket"], Registry(aws.dynamodb, outputs["ModelsTable"]), schema,
+        check_serving(aws.s3, physical["DataBucket"], Registry(aws.dynamodb, physical["ModelsTable"]), schema,
                       request.new_lineage)
     except IncompatibleSchema as exc:
         raise DeployError(str(exc)) from None
