@@ -40,9 +40,9 @@ def run(args: argparse.Namespace) -> int:
         options = options_from(args, settings)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    configure(settings.log_format)
     aws = Aws(settings)
     check_schema(aws)
+    configure(settings.log_format)
     from worker.loop import Worker
 
     return Worker(aws, options).run()
