@@ -75,7 +75,8 @@ def phishing() -> tuple[Schema, list[dict[str, Value]], list[str]]:
 
     schema = load_schema(str(SCHEMAS / "phishing.json"))
     df = pd.read_csv(Path(river.datasets.__file__).parent / "phishing.csv.gz")
-    rows, labels = [], []
+    rows: list[dict[str, Value]] = []
+    labels: list[str] = []
     for rec in df.to_dict("records"):
         rows.append({f.name: (bool(rec[f.name]) if f.type == "boolean" else LEVELS[float(rec[f.name])])
                      for f in schema.features})
