@@ -232,3 +232,21 @@ def load_schema(path: str = "") -> Schema:
     except json.JSONDecodeError as exc:
         raise SchemaError(f"{source}: not JSON ({exc.msg} at line {exc.lineno})") from None
     return Schema.from_dict(data, source)
+
+
+def check_configured_schema() -> None:
+    """Stop a process at start (a Lambda's cold start) when its configured schema is bad: one line on
+    stderr naming the file, the feature and what is wrong, then exit 1 — never a 500 per request."""
+    import sys
+
+    from autotraining.settings import Settings, SettingsError
+
+    try:
+        path = Settings.from_env().schema_file
+    except SettingsError:
+        return  # reported where the setting is used
+    try:
+        load_schema(path)
+    except SchemaError as exc:
+        print(f"autotraining: bad schema: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None

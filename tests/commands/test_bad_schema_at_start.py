@@ -43,3 +43,17 @@ def test_deploy_refuses_a_bad_schema_before_uploading_anything(bad_schema: str, 
         assert boto3.client("s3", region_name="us-east-1").list_buckets()["Buckets"] == []  # nothing changed
     err = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in err and f"{bad_schema}: feature 'colour'" in err
+
+
+def test_a_lambda_cold_start_refuses_a_bad_schema_in_one_line(bad_schema: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.run([sys.executable, "-c", "import handlers.upload"], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"autotraining: bad schema: {bad_schema}: feature 'colour': type must be one of number, integer, "
+        "boolean, category, not 'string'"]
