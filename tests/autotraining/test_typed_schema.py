@@ -148,3 +148,27 @@ def test_migrate_fills_columns_of_a_new_optional_feature_and_a_new_category_valu
     rows = validate_rows(mixed_rows(), s)
     migrated = new.migrate(old.encode(rows), old)
     assert np.array_equal(migrated, new.encode([(*r, None) for r in rows]))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json"])
+def test_generated_typed_records_round_trip_through_every_file_format(tmp_path: Path, fmt: str) -> None:
+    from schema_fixtures import MIXED_SCHEMA_FILE
+
+    from autotraining.cli import main
+    from autotraining.generator import generate
+    from autotraining.rowfiles import read_rows
+
+    path = tmp_path / f"out.{fmt}"
+    assert main(["generate", "-n", "200", "--seed", "3", "--schema", MIXED_SCHEMA_FILE, "--out", str(path)]) == 0
+    records = generate(mixed_schema(), 200, seed=3)
+    assert any(None in r.features for r in records) and any("unseen" in str(r.features[0]) for r in records)
+    assert validate_records(list(read_rows(path.read_text(), fmt).rows), mixed_schema()) == records
+
+
+def test_segments_say_which_schema_wrote_them() -> None:
+    from autotraining.segments import SegmentRef
+
+    ref = SegmentRef(key="log/s/1-2.jsonl.gz", count=2, schema=mixed_schema().tag)
+    assert SegmentRef.from_message(ref.to_message()) == ref
+    old = '{"key": "log/s/1-2.jsonl.gz", "count": 2}'  # a message from before schema tags still reads
+    assert SegmentRef.from_message(old).schema == ""
