@@ -111,3 +111,28 @@ def test_an_incompatible_change_is_refused_at_worker_start_unless_new_lineage(wa
     assert v2.parent == "000001" and v2.gate == "first model" and v2.records_seen == 300  # a fresh lineage
     assert registry.get("000001").published  # the old version stays readable
     assert Predictor.from_s3(waws.s3, waws.settings.bucket, "000001").feature_names == old.feature_names
+
+
+def test_metadata_json_is_strict_json_even_for_an_unbounded_feature():
+    from autotraining.registry import ModelVersion
+    from worker.publish import metadata
+
+    schema = Schema.from_dict({"features": [{"name": "a"}, {"name": "b", "min": 0}], "labels": ["x", "y"]})
+    round_ = ModelVersion(version="000001", parent="", created=1, status="published", model_version="000001",
+                          records_seen=1, new_records=1, prequential_accuracy=float("nan"), holdout_accuracy=1.0,
+                          parent_holdout_accuracy=None, gate="first model", duration_s=float("inf"),
+                          metrics={"drift": float("-inf")})
+    text = metadata(round_, schema, Encoding.from_schema(schema)).decode()
+    doc = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in metadata.json"))
+    assert doc["schema"]["features"][0] == {"name": "a", "type": "number", "unit": "", "description": "",
+                                            "optional": False}
+    assert doc["metrics"]["prequential_accuracy"] is None and doc["metrics"]["drift"] is None
+
+
+def test_status_names_the_schema_the_serving_model_was_trained_on():
+    from autotraining.commands.status import serving_schema_line
+
+    rounds = [{"version": "000003", "model_version": "000002", "metrics": {"schema": "t@abc"}},
+              {"version": "000002", "model_version": "000002", "metrics": {"schema": "t@def"}}]
+    assert serving_schema_line(rounds) == "serving model 000002 was trained on schema t@def"
+    assert serving_schema_line([{"version": "000001", "model_version": "000001", "metrics": {}}]) == ""
