@@ -27,18 +27,21 @@ from worker.state import TrainingState
 log = get_logger("worker.lineage")
 
 
-def recorded_encoding(registry: Registry, version: str, default: Encoding) -> Encoding:
-    """The encoding round ``version`` was trained with (``default`` for rounds from before encodings)."""
+def recorded_encoding(registry: Registry, version: str, width: int, current: Encoding) -> Encoding | None:
+    """The encoding round ``version`` was trained with. A round from before encodings recorded none:
+    it was plain numbers, taken as ``current`` when the widths agree; None (unknown) otherwise."""
     round_ = registry.get(version) if version else None
     raw = round_.metrics.get("encoding") if round_ is not None else None
     try:
-        return Encoding.from_dict(raw) if isinstance(raw, dict) else default
+        if isinstance(raw, dict):
+            return Encoding.from_dict(raw)
     except ValueError:
-        return default
+        pass
+    return current if width == current.width else None
 
 
-def continues(old: Encoding, new: Encoding) -> bool:
-    return set(old.columns) <= set(new.columns)
+def continues(old: Encoding | None, new: Encoding) -> bool:
+    return old is not None and set(old.columns) <= set(new.columns)
 
 
 def adapt(registry: Registry, latest: Latest | None, state: TrainingState, model: Any | None, enc: Encoding,
@@ -46,12 +49,15 @@ def adapt(registry: Registry, latest: Latest | None, state: TrainingState, model
     """(state, model) in encoding ``enc``: unchanged, migrated, or a fresh lineage (see module docstring)."""
     if latest is None:
         return state, model
-    state_enc = recorded_encoding(registry, latest.round_version, enc)
-    model_enc = recorded_encoding(registry, latest.model_version, enc)
+    state_enc = recorded_encoding(registry, latest.round_version, state.reservoir.n_features, enc)
+    model_enc = recorded_encoding(registry, latest.model_version,
+                                  int(model.input_shape[-1]) if model is not None else enc.width, enc)
     labels_ok = model is None or int(model.output_shape[-1]) == n_labels
     if not labels_ok or not continues(state_enc, enc) or not continues(model_enc, enc):
-        log.warning("lineage.fresh", columns=list(enc.columns), previous=list(model_enc.columns))
+        log.warning("lineage.fresh", columns=list(enc.columns),
+                    previous=list(model_enc.columns) if model_enc else None)
         return empty, None
+    assert state_enc is not None and model_enc is not None  # continues() checked both
     if state_enc != enc:
         reservoir = state.reservoir
         # The reservoir keeps rows as a matrix; re-express them in the new columns in place of a copy.

@@ -136,3 +136,15 @@ def test_status_names_the_schema_the_serving_model_was_trained_on():
               {"version": "000002", "model_version": "000002", "metrics": {"schema": "t@def"}}]
     assert serving_schema_line(rounds) == "serving model 000002 was trained on schema t@def"
     assert serving_schema_line([{"version": "000001", "model_version": "000001", "metrics": {}}]) == ""
+
+
+def test_a_round_from_before_encodings_continues_only_when_its_width_fits():
+    from types import SimpleNamespace
+
+    from worker.lineage import continues, recorded_encoding
+
+    legacy = SimpleNamespace(get=lambda version: SimpleNamespace(metrics={}))  # a registry with an old round
+    enc = Encoding.from_schema(mixed_schema())
+    assert recorded_encoding(legacy, "000001", enc.width, enc) == enc
+    unknown = recorded_encoding(legacy, "000001", 4, enc)  # e.g. thermal comfort's 4 plain numbers
+    assert unknown is None and not continues(unknown, enc)  # a fresh lineage, never a shape error
