@@ -3,7 +3,14 @@
 Everything downstream (validation, the log format, the trainer's input layer, the predictor,
 the dashboard's inputs) reads the features and labels from a ``Schema``; nothing hard-codes the
 thermal-comfort example, which is only the packaged default. A user points
-``AUTOTRAINING_SCHEMA_FILE`` at a JSON file of the same shape to use their own.
+``AUTOTRAINING_SCHEMA_FILE`` at a JSON file of the same shape (or an ``s3://`` URI, as a deployed
+stack does) to use their own.
+
+Feature types: ``number``, ``integer``, ``boolean`` and ``category`` (``values``, optionally an
+``other`` bucket); any feature may be ``optional``. ``Schema.from_dict`` refuses a bad file with
+one line naming the file, the feature and what is wrong; ``content_hash``/``tag`` name a schema's
+content (``name@hash``) wherever a model or a log segment records which schema it used. The
+encoding into model inputs lives in ``autotraining.encoding``; docs/schemas.md has the format.
 """
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from autotraining.cli import UsageError
 
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env({"new_lineage": True} if getattr(args, "new_lineage", False) else None)
     except SettingsError as exc:
         raise UsageError(str(exc)) from None
     if not settings.queue_url:
