@@ -11,7 +11,7 @@ import pytest
 from schema_fixtures import MIXED_SCHEMA_FILE, mixed_schema
 from test_dashboard import CHROMIUM, CHROMIUM_FLAGS, TOLERANCE, WAIT_MS, server_prediction
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

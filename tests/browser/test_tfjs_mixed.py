@@ -12,7 +12,7 @@ from serving_fixtures import export_model, post_json, publish, tfjs_predict
 from autotraining.generator import generate
 from autotraining.local.stack import EmbeddedStack
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_tfjs_in_node_and_post_predict_agree_on_mixed_rows(monkeypatch):

@@ -30,6 +30,7 @@ def test_local_and_worker_refuse_a_bad_schema_before_starting(argv: list[str], b
     assert "\n" not in err and f"{bad_schema}: feature 'colour': type must be one of" in err
 
 
+@pytest.mark.slow
 def test_deploy_refuses_a_bad_schema_before_uploading_anything(bad_schema: str, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch,
                                                                capsys: pytest.CaptureFixture[str]) -> None:

@@ -33,6 +33,7 @@ def deploy(url: str, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[in
     return code, out, err
 
 
+@pytest.mark.slow
 def test_deploy_ships_the_schema_to_every_lambda_and_the_worker(moto_server_url: str,
                                                                 capsys: pytest.CaptureFixture[str],
                                                                 tmp_path: Path, monkeypatch) -> None:

@@ -42,6 +42,7 @@ def run_worker(aws: Aws, schema_file: str, tiny_config: Any, records: list[Recor
     return waws
 
 
+@pytest.mark.slow
 def test_a_mixed_schema_trains_publishes_its_encoding_and_serves_rows_with_missing_values(waws, tiny_config):
     schema = mixed_schema()
     run_worker(waws, MIXED_SCHEMA_FILE, tiny_config, generate(schema, 600, seed=1), schema, 100)
@@ -67,6 +68,7 @@ def changed(schema: Schema, **edits: Any) -> Schema:
     return Schema.from_dict(d)
 
 
+@pytest.mark.slow
 def test_a_compatible_change_continues_the_lineage_with_a_widened_model(waws, tiny_config, tmp_path):
     from worker import lineage, trainer
 
@@ -94,6 +96,7 @@ def test_a_compatible_change_continues_the_lineage_with_a_widened_model(waws, ti
     assert len(predict_rows(validate_rows(rows, new), new, served)["predictions"]) == len(rows)
 
 
+@pytest.mark.slow
 def test_an_incompatible_change_is_refused_at_worker_start_unless_new_lineage(waws, tiny_config, tmp_path):
     old = mixed_schema()
     run_worker(waws, MIXED_SCHEMA_FILE, tiny_config, generate(old, 400, seed=1), old, 100)
