@@ -172,3 +172,31 @@ def test_segments_say_which_schema_wrote_them() -> None:
     assert SegmentRef.from_message(ref.to_message()) == ref
     old = '{"key": "log/s/1-2.jsonl.gz", "count": 2}'  # a message from before schema tags still reads
     assert SegmentRef.from_message(old).schema == ""
+
+
+def test_upload_refusals_answer_400_and_write_nothing(aws: Any, tmp_path: Path) -> None:
+    from schema_fixtures import MIXED_SCHEMA_FILE
+    from serving_fixtures import http_event
+
+    from autotraining.aws import Aws
+    from handlers.upload import handle
+
+    typed = Aws(aws.settings.replace(schema_file=MIXED_SCHEMA_FILE))
+    closed = Aws(aws.settings.replace(schema_file=write(tmp_path, [
+        {"name": "device", "type": "category", "values": ["phone"]}, {"name": "cpu_load"}])))
+
+    def stored() -> list[Any]:
+        return typed.dynamodb.scan(TableName=typed.settings.records_table)["Items"]
+
+    bad = [LABELED[0], {**LABELED[1], "charging": "true"}, {**LABELED[2], "cpu_load": None},
+           {"charging": True, "cpu_load": 1, "label": "cool"}]
+    response = handle(http_event("POST", "/records", bad), typed)
+    assert response["statusCode"] == 400 and stored() == []
+    assert [(e["index"], e["field"]) for e in json.loads(response["body"])["errors"]] == [
+        (1, "charging"), (2, "cpu_load"), (3, "device")]
+    response = handle(http_event("POST", "/records", [{"device": "tv", "cpu_load": 1, "label": "a"}]), closed)
+    assert response["statusCode"] == 400 and stored() == []
+    assert json.loads(response["body"])["errors"][0]["field"] == "device"
+    ok = handle(http_event("POST", "/records", [{**LABELED[0], "device": "tv"}]), typed)  # "other" takes it
+    assert ok["statusCode"] == 201 and len(stored()) == 1
+
