@@ -14,6 +14,9 @@ Every committed round records the encoding its state was written with (``metrics
 """
 from __future__ import annotations
 
+import dataclasses
+import io
+import json
 from typing import Any
 
 import numpy as np
@@ -22,6 +25,7 @@ from autotraining.encoding import Encoding
 from autotraining.logs import get_logger
 from autotraining.registry import Latest, Registry
 from worker import trainer
+from worker.reservoir import Reservoir
 from worker.state import TrainingState
 
 log = get_logger("worker.lineage")
@@ -59,15 +63,29 @@ def adapt(registry: Registry, latest: Latest | None, state: TrainingState, model
         return empty, None
     assert state_enc is not None and model_enc is not None  # continues() checked both
     if state_enc != enc:
-        reservoir = state.reservoir
-        # The reservoir keeps rows as a matrix; re-express them in the new columns in place of a copy.
-        reservoir._x = enc.migrate(reservoir._x, state_enc)
-        reservoir.n_features = enc.width
+        state = dataclasses.replace(state, reservoir=migrate_reservoir(state.reservoir, state_enc, enc))
         log.info("lineage.state_migrated", columns=enc.width, previous=state_enc.width)
     if model is not None and model_enc != enc:
         model = widen(model, model_enc, enc)
         log.info("lineage.model_widened", columns=enc.width, previous=model_enc.width)
     return state, model
+
+
+def migrate_reservoir(reservoir: Reservoir, old: Encoding, new: Encoding) -> Reservoir:
+    """The reservoir with every stored feature matrix re-expressed in ``new`` (``Encoding.migrate``).
+
+    Done on its own serialization (every array named ``x`` or ``*_x`` is a row matrix, ``meta`` holds
+    ``n_features``), so the rows, labels, ids, counts and RNG state carry over whatever the layout."""
+    with np.load(io.BytesIO(reservoir.to_bytes()), allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    meta["n_features"] = new.width
+    for k, v in arrays.items():
+        if k == "x" or k.endswith("_x"):
+            arrays[k] = new.migrate(v.reshape(-1, old.width), old)
+    buf = io.BytesIO()
+    np.savez(buf, meta=np.array(json.dumps(meta)), **arrays)  # type: ignore[arg-type]
+    return Reservoir.from_bytes(buf.getvalue())
 
 
 def widen(model: Any, old: Encoding, new: Encoding) -> Any:

@@ -151,3 +151,18 @@ def test_a_round_from_before_encodings_continues_only_when_its_width_fits():
     assert recorded_encoding(legacy, "000001", enc.width, enc) == enc
     unknown = recorded_encoding(legacy, "000001", 4, enc)  # e.g. thermal comfort's 4 plain numbers
     assert unknown is None and not continues(unknown, enc)  # a fresh lineage, never a shape error
+
+
+def test_the_replay_sample_is_migrated_row_for_row_into_a_wider_encoding():
+    from worker.lineage import migrate_reservoir
+    from worker.reservoir import Reservoir
+
+    old_schema = mixed_schema()
+    new_schema = changed(old_schema, new_features=[{"name": "fan", "type": "boolean", "optional": True}])
+    old, new = Encoding.from_schema(old_schema), Encoding.from_schema(new_schema)
+    rows = validate_rows(mixed_rows(), old_schema)
+    r = Reservoir(capacity=10, n_features=old.width, seed=1)
+    r.add(old.encode(rows), np.arange(len(rows)) % 3, np.arange(len(rows), dtype=np.uint64))
+    m = migrate_reservoir(r, old, new)
+    assert m.n_features == new.width and np.array_equal(m.y, r.y) and np.array_equal(m.ids, r.ids)
+    assert np.array_equal(m.x, new.encode([(*row, None) for row in rows]))  # "fan" missing for old records
