@@ -7,10 +7,10 @@ The cloud stack's HTTP API and the embedded run's gateway both deliver the same 
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Mapping
 from typing import Any
 
+from autotraining import strictjson
 from autotraining.validation import FieldError, InvalidInput
 
 CORS_HEADERS = {
@@ -48,7 +48,7 @@ def json_response(status: int, payload: Any, headers: Mapping[str, str] | None =
     return {
         "statusCode": status,
         "headers": {"content-type": "application/json", **CORS_HEADERS, **(headers or {})},
-        "body": json.dumps(payload, separators=(",", ":")),
+        "body": strictjson.dumps(payload, separators=(",", ":")),  # no NaN/Infinity for browsers
         "isBase64Encoded": False,
     }
 

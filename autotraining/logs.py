@@ -6,6 +6,8 @@ import sys
 
 import structlog
 
+from autotraining import strictjson
+
 _configured = False
 
 
@@ -18,7 +20,7 @@ def configure(fmt: str = "auto", level: int = logging.INFO) -> None:
     if fmt == "console":
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     else:
-        renderer = structlog.processors.JSONRenderer()
+        renderer = structlog.processors.JSONRenderer(serializer=strictjson.dumps)  # no NaN/Infinity
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

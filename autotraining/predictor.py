@@ -1,7 +1,7 @@
 """The numpy predictor: the forward pass of a published TensorFlow.js layers model, without TensorFlow.
 
 It reads the very bytes TensorFlow.js loads (``model.json`` + its weight shards) and the
-version's ``metadata.json`` (feature order and label names), and computes the forward pass
+version's ``metadata.json`` (its input encoding — ``autotraining.encoding`` — and label names), and computes the forward pass
 in float32 like TensorFlow.js does, so the Lambda side, a browser and Keras give the same
 probabilities (to about 1e-6). Supported: ``InputLayer``, ``Dense`` and ``Activation`` with the
 activations below, ``Dropout``/``Flatten`` (identity at inference), in a ``Sequential`` model or a
@@ -42,6 +42,8 @@ from typing import Any
 import numpy as np
 
 from autotraining.artifacts import METADATA_JSON, MODEL_JSON, model_key
+from autotraining.encoding import Encoding
+from autotraining.schema import Value
 
 F32 = np.float32
 
@@ -202,9 +204,11 @@ class Predictor:
     """A loaded model version: ``predict_proba(x)`` over raw feature rows in ``feature_names`` order."""
 
     def __init__(self, layers: Sequence[Layer], feature_names: Sequence[str], labels: Sequence[str],
-                 version: str = "", metadata: Mapping[str, Any] | None = None) -> None:
+                 version: str = "", metadata: Mapping[str, Any] | None = None,
+                 encoding: Encoding | None = None) -> None:
         self.layers = tuple(layers)
-        self.feature_names = tuple(feature_names)
+        self.encoding = encoding or Encoding.identity(feature_names)
+        self.feature_names = self.encoding.feature_names
         self.labels = tuple(labels)
         self.version = version
         self.metadata = dict(metadata or {})
@@ -249,12 +253,19 @@ class Predictor:
         n_in, n_out = dense[0].kernel.shape[0], dense[-1].kernel.shape[1]
         if n_inputs is not None and n_inputs != n_in:
             raise UnsupportedModel(f"model.json: input shape {n_inputs} does not match the first kernel ({n_in})")
-        feature_names = metadata.get("feature_names") or [f"x{i}" for i in range(n_in)]
+        if "encoding" in metadata:
+            try:
+                encoding = Encoding.from_dict(metadata["encoding"])
+            except ValueError as exc:
+                raise UnsupportedModel(f"metadata.json: {exc}") from None
+        else:  # published before typed schemas: plain numbers in feature_names order
+            encoding = Encoding.identity(metadata.get("feature_names") or [f"x{i}" for i in range(n_in)])
         labels = metadata.get("labels") or [str(i) for i in range(n_out)]
-        if len(feature_names) != n_in or len(labels) != n_out:
-            raise UnsupportedModel(f"metadata.json names {len(feature_names)} features and {len(labels)} labels "
+        if encoding.width != n_in or len(labels) != n_out:
+            raise UnsupportedModel(f"metadata.json encodes {encoding.width} inputs and names {len(labels)} labels "
                                    f"but the model takes {n_in} inputs and gives {n_out} outputs")
-        return cls(layers, feature_names, labels, version=str(metadata.get("version", "")), metadata=metadata)
+        return cls(layers, encoding.feature_names, labels, version=str(metadata.get("version", "")),
+                   metadata=metadata, encoding=encoding)
 
     @classmethod
     def from_s3(cls, s3: Any, bucket: str, version: str) -> Predictor:
@@ -267,13 +278,18 @@ class Predictor:
         shards = {path: get(path) for group in manifest for path in group["paths"]}
         predictor = cls.from_bytes(model_json, shards, get(METADATA_JSON))
         return predictor if predictor.version else cls(predictor.layers, predictor.feature_names, predictor.labels,
-                                                        version, predictor.metadata)
+                                                        version, predictor.metadata, predictor.encoding)
+
+    def encode(self, rows: Sequence[Mapping[str, Value]]) -> np.ndarray:
+        """Typed rows keyed by feature name → the model's input matrix (this model's own encoding)."""
+        return self.encoding.encode_named(rows)
 
     def predict_proba(self, x: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
-        """Probabilities (n × labels, float32) for raw feature rows (n × features)."""
+        """Probabilities (n × labels, float32) for encoded rows (n × ``encoding.width``; for a schema of
+        plain numbers that is the raw feature values in ``feature_names`` order)."""
         a = np.asarray(x, dtype=F32)  # float32 math like TF.js; a copy whenever x is not float32 already
-        if a.ndim != 2 or a.shape[1] != len(self.feature_names):
-            raise ValueError(f"expected rows of {len(self.feature_names)} features, got shape {a.shape}")
+        if a.ndim != 2 or a.shape[1] != self.encoding.width:
+            raise ValueError(f"expected rows of {self.encoding.width} features (encoded inputs), got shape {a.shape}")
         for layer in self.layers:
             a = layer(a)
         return a

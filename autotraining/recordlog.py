@@ -66,9 +66,11 @@ def log_stream_batch(aws: Aws, schema: Schema, event: Mapping[str, Any]) -> Logg
     shard = _shard(inserts)
     first, last = min(sequences, key=int), max(sequences, key=int)
     ref = SegmentRef(key=segment_key(shard, first, last), count=len(records), shard=shard,
-                     first_sequence=first, last_sequence=last)
+                     first_sequence=first, last_sequence=last, schema=schema.tag)
+    # The segment says which schema wrote it (object metadata and the queue message), so old records
+    # are never misread after a schema change.
     aws.s3.put_object(Bucket=settings.bucket, Key=ref.key, Body=encode_segment(records, schema),
-                      ContentType="application/gzip")
+                      ContentType="application/gzip", Metadata={"schema": schema.tag})
     aws.sqs.send_message(QueueUrl=settings.queue_url, MessageBody=ref.to_message())
     pending = pending_segments(aws)
     start = pending >= settings.start_threshold

@@ -1,7 +1,9 @@
 """A labeled record and its three shapes: the DynamoDB item, the stream image and the log line.
 
 A record's ``id`` is the client's when given (so a re-sent record is stored and logged once)
-or a fresh UUID. ``created`` is epoch milliseconds. Feature values are floats in schema order.
+or a fresh UUID. ``created`` is epoch milliseconds. Feature values are typed, in schema order:
+floats for numbers, ``bool`` for booleans, ``str`` for categories, ``None`` for a missing optional
+feature (DynamoDB ``NULL``, JSON ``null``).
 """
 from __future__ import annotations
 
@@ -11,30 +13,30 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from autotraining.schema import CREATED_FIELD, ID_FIELD, LABEL_FIELD, Schema
+from autotraining.schema import CREATED_FIELD, ID_FIELD, LABEL_FIELD, Feature, Schema, Value
 
 
 @dataclass(frozen=True)
 class Record:
     id: str
-    features: tuple[float, ...]  # in schema feature order
+    features: tuple[Value, ...]  # in schema feature order: float, bool, str, or None (a missing optional one)
     label: str
     created: int  # epoch ms
 
-    def to_item(self, schema: Schema) -> dict[str, dict[str, str]]:
-        """The DynamoDB (low-level, typed) item."""
-        item: dict[str, dict[str, str]] = {ID_FIELD: {"S": self.id}, LABEL_FIELD: {"S": self.label},
+    def to_item(self, schema: Schema) -> dict[str, dict[str, Any]]:
+        """The DynamoDB (low-level, typed) item: numbers N, categories S, booleans BOOL, missing NULL."""
+        item: dict[str, dict[str, Any]] = {ID_FIELD: {"S": self.id}, LABEL_FIELD: {"S": self.label},
                                            CREATED_FIELD: {"N": str(self.created)}}
         for name, value in zip(schema.feature_names, self.features, strict=True):
-            item[name] = {"N": _number_text(value)}
+            item[name] = _attribute(value)
         return item
 
     @classmethod
-    def from_item(cls, item: Mapping[str, Mapping[str, str]], schema: Schema) -> Record:
+    def from_item(cls, item: Mapping[str, Mapping[str, Any]], schema: Schema) -> Record:
         """From a DynamoDB item or a stream ``NewImage`` (same typed shape)."""
         return cls(
             id=item[ID_FIELD]["S"],
-            features=tuple(float(item[name]["N"]) for name in schema.feature_names),
+            features=tuple(_from_attribute(item.get(f.name), f) for f in schema.features),
             label=item[LABEL_FIELD]["S"],
             created=int(item[CREATED_FIELD]["N"]),
         )
@@ -47,12 +49,55 @@ class Record:
         return out
 
     def to_log_line(self, schema: Schema) -> str:
-        return json.dumps(self.to_log_dict(schema), separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(self.to_log_dict(schema), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
     @classmethod
     def from_log_dict(cls, data: Mapping[str, Any], schema: Schema) -> Record:
-        return cls(id=str(data[ID_FIELD]), features=tuple(float(data[n]) for n in schema.feature_names),
+        """From a log line's object. An optional feature the line lacks (a segment written before the
+        feature was added) reads as missing; anything else that does not fit raises ``ValueError``."""
+        return cls(id=str(data[ID_FIELD]), features=tuple(_from_log(data, f) for f in schema.features),
                    label=str(data[LABEL_FIELD]), created=int(data[CREATED_FIELD]))
+
+
+def _attribute(value: Value) -> dict[str, Any]:
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, str):
+        return {"S": value}
+    return {"N": _number_text(value)}
+
+
+def _from_attribute(attr: Mapping[str, Any] | None, f: Feature) -> Value:
+    if attr is None or attr.get("NULL"):
+        if f.optional:
+            return None
+        raise ValueError(f"feature {f.name!r} is missing")
+    if f.type == "boolean":
+        return bool(attr["BOOL"])
+    if f.type == "category":
+        return str(attr["S"])
+    return float(attr["N"])
+
+
+def _from_log(data: Mapping[str, Any], f: Feature) -> Value:
+    v = data.get(f.name) if f.optional else data[f.name]
+    if v is None:
+        if f.optional:
+            return None
+        raise ValueError(f"feature {f.name!r} is null")
+    if f.type == "boolean":
+        if not isinstance(v, bool):
+            raise ValueError(f"feature {f.name!r} is not a boolean")
+        return v
+    if f.type == "category":
+        if not isinstance(v, str):
+            raise ValueError(f"feature {f.name!r} is not a string")
+        return v
+    if isinstance(v, bool):
+        raise ValueError(f"feature {f.name!r} is not a number")
+    return float(v)
 
 
 def new_record_id() -> str:

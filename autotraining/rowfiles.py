@@ -89,6 +89,8 @@ def describe_errors(errors: Sequence[Mapping[str, Any]], lines: Sequence[int] | 
 
 
 def _cell(text: str) -> Any:
+    if text.lower() in ("true", "false"):  # a boolean feature's cell (an empty cell is a missing value)
+        return text.lower() == "true"
     try:
         return int(text)
     except ValueError:

@@ -38,11 +38,14 @@ class SegmentRef:
     shard: str = ""
     first_sequence: str = ""
     last_sequence: str = ""
+    schema: str = ""  # "name@content hash" of the schema that wrote the segment ("" from before typed schemas)
 
     def to_message(self) -> str:
-        return json.dumps({"key": self.key, "count": self.count, "shard": self.shard,
-                           "first_sequence": self.first_sequence, "last_sequence": self.last_sequence},
-                          sort_keys=True, separators=(",", ":"))
+        body: dict[str, object] = {"key": self.key, "count": self.count, "shard": self.shard,
+                                   "first_sequence": self.first_sequence, "last_sequence": self.last_sequence}
+        if self.schema:
+            body["schema"] = self.schema
+        return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_message(cls, body: str) -> SegmentRef:
@@ -54,7 +57,8 @@ class SegmentRef:
         if not isinstance(key, str) or not key.startswith(LOG_PREFIX) or not isinstance(count, int) or count < 0:
             raise SegmentError(f"queue message has a bad key or count: {body[:200]}")
         return cls(key=key, count=count, shard=str(data.get("shard", "")),
-                   first_sequence=str(data.get("first_sequence", "")), last_sequence=str(data.get("last_sequence", "")))
+                   first_sequence=str(data.get("first_sequence", "")), last_sequence=str(data.get("last_sequence", "")),
+                   schema=str(data.get("schema", "")))
 
 
 def segment_key(shard: str, first_sequence: str, last_sequence: str) -> str:

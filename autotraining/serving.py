@@ -20,7 +20,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from botocore.exceptions import ClientError
 
 from autotraining.artifacts import VERSION_PATTERN, is_servable_file, model_key
@@ -28,7 +27,7 @@ from autotraining.aws import Aws
 from autotraining.logs import get_logger
 from autotraining.predictor import Predictor, UnsupportedModel
 from autotraining.registry import STATUS_PUBLISHED, STATUS_REJECTED, Registry
-from autotraining.schema import Schema
+from autotraining.schema import Schema, Value
 from autotraining.validation import validate_rows
 
 log = get_logger(__name__)
@@ -109,20 +108,21 @@ class ModelCache:
         log.info("model.loaded", version=version, ms=round((time.perf_counter() - started) * 1000, 1))
 
 
-def read_rows(payload: Any, schema: Schema) -> list[tuple[float, ...]]:
+def read_rows(payload: Any, schema: Schema) -> list[tuple[Value, ...]]:
     """Feature rows of a parsed ``POST /predict`` body; raises ``InvalidInput`` exactly like uploads."""
     return validate_rows(payload, schema, max_rows=MAX_PREDICT_ROWS)
 
 
-def predict_rows(rows: list[tuple[float, ...]], schema: Schema, predictor: Predictor) -> dict[str, Any]:
-    """The ``POST /predict`` answer: the version and, per row, the label and every label's probability."""
-    x = np.array(rows, dtype=np.float32).reshape(len(rows), len(schema.features))
-    if predictor.feature_names != schema.feature_names:
-        missing = [f for f in predictor.feature_names if f not in schema.feature_names]
-        if missing:
-            raise NoModel(f"model {predictor.version} needs features {missing} that the schema does not have; "
-                          "publish a model trained on this schema")
-        x = x[:, [schema.feature_names.index(f) for f in predictor.feature_names]]
+def predict_rows(rows: list[tuple[Value, ...]], schema: Schema, predictor: Predictor) -> dict[str, Any]:
+    """The ``POST /predict`` answer: the version and, per row, the label and every label's probability.
+
+    Rows are validated against the deployment's schema and encoded with the model's own encoding
+    (from its ``metadata.json``), matched by feature name."""
+    missing = [f for f in predictor.feature_names if f not in schema.feature_names]
+    if missing:
+        raise NoModel(f"model {predictor.version} needs features {missing} that the schema does not have; "
+                      "publish a model trained on this schema")
+    x = predictor.encode([dict(zip(schema.feature_names, row, strict=True)) for row in rows])
     proba = predictor.predict_proba(x).tolist()
     labels = predictor.labels
     predictions = []

@@ -24,6 +24,7 @@ ENV = {
     "starter_function": "AUTOTRAINING_STARTER_FUNCTION",
     "upload_url": "AUTOTRAINING_UPLOAD_URL",
     "schema_file": "AUTOTRAINING_SCHEMA_FILE",
+    "new_lineage": "AUTOTRAINING_NEW_LINEAGE",
     "start_threshold": "AUTOTRAINING_START_THRESHOLD",
     "max_records_per_request": "AUTOTRAINING_MAX_RECORDS_PER_REQUEST",
     "reservoir_size": "AUTOTRAINING_RESERVOIR_SIZE",
@@ -47,6 +48,7 @@ ENV = {
 _INT_FIELDS = {"start_threshold", "max_records_per_request", "reservoir_size", "generator_batch"}
 _FLOAT_FIELDS = {"gate_tolerance", "gate_min_kappa", "gate_recent_weight", "replay_recent_share", "drift_delta",
                  "drift_min_effect", "idle_grace", "model_cache_seconds", "presign_seconds"}
+_BOOL_FIELDS = {"new_lineage"}
 
 
 class SettingsError(ValueError):
@@ -65,7 +67,9 @@ class Settings:
     instance_id: str = ""
     starter_function: str = "autotraining-starter"
     upload_url: str = ""
-    schema_file: str = ""  # empty: the packaged default schema (thermal comfort)
+    schema_file: str = ""  # empty: the packaged default schema (thermal comfort); a path or an s3:// URI
+    # An incompatible schema change starts a fresh model lineage instead of being refused (--new-lineage).
+    new_lineage: bool = False
     start_threshold: int = 1  # pending segments (queue messages) that make the stream handler start the instance
     max_records_per_request: int = 1000
     reservoir_size: int = 5000
@@ -120,6 +124,8 @@ def _convert(field: str, raw: str) -> Any:
             return int(raw)
         if field in _FLOAT_FIELDS:
             return float(raw)
+        if field in _BOOL_FIELDS:
+            return raw.strip().lower() in ("1", "true", "yes")
     except ValueError:
         raise SettingsError(f"{ENV[field]}={raw!r} is not a number") from None
     return raw

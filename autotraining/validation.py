@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autotraining.records import Record, new_record_id
-from autotraining.schema import CREATED_FIELD, ID_FIELD, LABEL_FIELD, Schema
+from autotraining.schema import CREATED_FIELD, ID_FIELD, LABEL_FIELD, Feature, Schema, Value
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -95,28 +95,49 @@ def _type(value: Any) -> str:
     return "an object"
 
 
-def _check_features(i: int, row: dict[str, Any], schema: Schema, errors: list[FieldError]) -> tuple[float, ...]:
-    values: list[float] = []
+def _check_features(i: int, row: dict[str, Any], schema: Schema, errors: list[FieldError]) -> tuple[Value, ...]:
+    """The row's typed feature values in schema order (None for a missing optional feature)."""
+    values: list[Value] = []
     for f in schema.features:
-        if f.name not in row or row[f.name] is None:
-            errors.append(FieldError(i, f.name, "missing; every schema feature is required"
-                                     if f.name not in row else "is null; a number is required"))
+        v = row.get(f.name)
+        if v is None:
+            if f.optional:
+                values.append(None)
+            else:
+                errors.append(FieldError(i, f.name, "missing; every schema feature is required"
+                                         if f.name not in row else f"is null; {_wanted(f)} is required"))
             continue
-        v = row[f.name]
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            errors.append(FieldError(i, f.name, f"must be a number, got {_type(v)}"))
+        problem = _feature_problem(f, v)
+        if problem:
+            errors.append(FieldError(i, f.name, problem))
             continue
-        if not math.isfinite(v):
-            errors.append(FieldError(i, f.name, "must be a finite number"))
-            continue
-        if f.type == "integer" and not float(v).is_integer():
-            errors.append(FieldError(i, f.name, "must be a whole number"))
-            continue
-        if not f.min <= v <= f.max:
-            errors.append(FieldError(i, f.name, f"{v} is out of range [{_num(f.min)}, {_num(f.max)}]"))
-            continue
-        values.append(float(v))
+        values.append(v if f.type in ("boolean", "category") else float(v))
     return tuple(values)
+
+
+def _wanted(f: Feature) -> str:
+    return {"boolean": "true or false", "category": "one of its values"}.get(f.type, "a number")
+
+
+def _feature_problem(f: Feature, v: Any) -> str:
+    """What is wrong with a present value of feature ``f`` ('' when nothing is)."""
+    if f.type == "boolean":
+        return "" if isinstance(v, bool) else f"must be true or false, got {_type(v)}"
+    if f.type == "category":
+        if not isinstance(v, str):
+            return f"must be a string (one of {', '.join(f.values)}), got {_type(v)}"
+        if v not in f.values and not f.other:
+            return f"{v[:40]!r} is not a known value; one of {', '.join(f.values)}"
+        return ""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return f"must be a number, got {_type(v)}"
+    if not math.isfinite(v):
+        return "must be a finite number"
+    if f.type == "integer" and not float(v).is_integer():
+        return "must be a whole number"
+    if not f.min <= v <= f.max:
+        return f"{v} is out of range [{_num(f.min)}, {_num(f.max)}]"
+    return ""
 
 
 def _num(x: float) -> str:
@@ -162,12 +183,12 @@ def validate_records(payload: Any, schema: Schema, max_rows: int = 1000, now_ms:
     return list(unique.values())
 
 
-def validate_rows(payload: Any, schema: Schema, max_rows: int = 100_000) -> list[tuple[float, ...]]:
+def validate_rows(payload: Any, schema: Schema, max_rows: int = 100_000) -> list[tuple[Value, ...]]:
     """Feature rows for prediction (no label); unknown fields other than id/label are refused."""
     rows = _rows(payload, "rows", max_rows)
     allowed = set(schema.feature_names) | {ID_FIELD, LABEL_FIELD}
     errors: list[FieldError] = []
-    out: list[tuple[float, ...]] = []
+    out: list[tuple[Value, ...]] = []
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
             errors.append(FieldError(i, None, f"must be a JSON object, got {_type(row)}"))

@@ -27,6 +27,7 @@ import numpy as np
 
 from autotraining.artifacts import KERAS_FILE, METADATA_JSON, model_key
 from autotraining.aws import Aws
+from autotraining.encoding import Encoding
 from autotraining.generator import generate
 from autotraining.registry import STATUS_PUBLISHED, STATUS_REJECTED, ModelVersion, Registry, version_name
 from autotraining.schema import Schema
@@ -41,8 +42,13 @@ class ModelArtifact:
     seed: int = 0
 
 
+def _encoded(schema: Schema, records: list[Any]) -> np.ndarray:
+    """The model inputs of ``records`` (raw values for a plain numeric schema; see autotraining.encoding)."""
+    return Encoding.from_schema(schema).encode([r.features for r in records])
+
+
 def _standardization(schema: Schema) -> tuple[np.ndarray, np.ndarray]:
-    x = np.array([r.features for r in generate(schema, 2000, seed=12345)], dtype=np.float64)
+    x = _encoded(schema, generate(schema, 2000, seed=12345))
     return x.mean(axis=0), np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)
 
 
@@ -62,9 +68,9 @@ def export_model(schema: Schema, seed: int = 0, hidden: tuple[int, ...] = (16,),
     tf.random.set_seed(seed)
     mu, sigma = _standardization(schema)
     records = generate(schema, 3000, seed=seed + 1)
-    x = np.array([r.features for r in records], dtype=np.float32)
+    x = _encoded(schema, records).astype(np.float32)
     y = np.array([schema.label_index(r.label) for r in records])
-    layers: list[Any] = [keras.layers.InputLayer(input_shape=(len(schema.features),))]
+    layers: list[Any] = [keras.layers.InputLayer(input_shape=(x.shape[1],))]
     for units in hidden:
         layers.append(keras.layers.Dense(units, activation=activation))
         if dropout:
@@ -110,7 +116,8 @@ def _commit(aws: Aws, schema: Schema, artifact: ModelArtifact | None, status: st
     if artifact is not None:
         serving = version
         metadata = {"version": version, "parent": latest.round_version if latest else "", "created": created,
-                    "schema": schema.to_dict(), "labels": list(schema.labels),
+                    "schema": schema.to_dict(), "schema_hash": schema.content_hash,
+                    "encoding": Encoding.from_schema(schema).to_dict(), "labels": list(schema.labels),
                     "feature_names": list(schema.feature_names), "records_seen": records_seen,
                     "new_records": new_records, "segments": [], "metrics": {"holdout_accuracy": holdout},
                     "gate": gate}
@@ -150,10 +157,13 @@ ROOT = Path(__file__).resolve().parents[1]
 TFJS_SCRIPT = ROOT / "tests" / "js" / "tfjs_predict.mjs"
 
 
-def tfjs_predict(model_url: str, rows: list[list[float]], feature_names: list[str], repeat: int = 1,
-                 timeout: float = 120.0, backend: str = "cpu") -> dict[str, Any]:
+def tfjs_predict(model_url: str, rows: list[list[float]] | list[dict[str, Any]], feature_names: list[str],
+                 repeat: int = 1, timeout: float = 120.0, backend: str = "cpu") -> dict[str, Any]:
     """Run the real TensorFlow.js (node_modules) in Node on ``rows`` with the model at ``model_url``
-    on ``backend`` (``cpu``, pure JS, or ``wasm``)."""
+    on ``backend`` (``cpu``, pure JS, or ``wasm``).
+
+    Rows as lists are the model's inputs; rows as objects (typed values by feature name) are encoded
+    in Node by ``handlers/static/encoding.js`` with the model's own ``metadata.json``, as the dashboard does."""
     import subprocess
 
     if not (ROOT / "node_modules" / "@tensorflow" / "tfjs" / "package.json").exists():

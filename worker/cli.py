@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from autotraining.cli import UsageError
 
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env({"new_lineage": True} if getattr(args, "new_lineage", False) else None)
     except SettingsError as exc:
         raise UsageError(str(exc)) from None
     if not settings.queue_url:
@@ -40,7 +40,24 @@ def run(args: argparse.Namespace) -> int:
         options = options_from(args, settings)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    aws = Aws(settings)
+    check_schema(aws)
     configure(settings.log_format)
     from worker.loop import Worker
 
-    return Worker(Aws(settings), options).run()
+    return Worker(aws, options).run()
+
+
+def check_schema(aws: Aws) -> None:
+    """Refuse to start on a bad schema file or one that cannot continue the serving model's lineage."""
+    from autotraining.cli import UsageError
+    from autotraining.registry import Registry
+    from autotraining.schema import SchemaError, load_schema
+    from autotraining.schema_change import IncompatibleSchema, check_serving
+
+    s = aws.settings
+    try:
+        schema = load_schema(s.schema_file)
+        check_serving(aws.s3, s.bucket, Registry(aws.dynamodb, s.models_table), schema, s.new_lineage)
+    except (SchemaError, IncompatibleSchema) as exc:
+        raise UsageError(str(exc)) from None

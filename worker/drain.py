@@ -30,9 +30,10 @@ from typing import Any
 import numpy as np
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
+from autotraining.encoding import Encoding
 from autotraining.logs import get_logger
 from autotraining.records import Record
-from autotraining.schema import Schema
+from autotraining.schema import Schema, Value
 from autotraining.segments import SegmentError, SegmentRef, queue_counts, read_segment
 
 log = get_logger("worker.drain")
@@ -60,7 +61,7 @@ class Delivery:
 class RecordBatch:
     """A round's new records (deduped within the round), as arrays in schema order."""
 
-    x: np.ndarray  # n × features, float64
+    x: np.ndarray  # n × encoded inputs (autotraining.encoding), float64
     y: np.ndarray  # label indices, int64
     ids: np.ndarray  # id hashes, uint64
     segments: tuple[str, ...]  # keys of the readable segments these records come from
@@ -183,7 +184,7 @@ def _read(s3: Any, bucket: str, key: str, schema: Schema) -> list[Record]:
 def read_records(s3: Any, bucket: str, keys: list[str], schema: Schema) -> RecordBatch:
     """Read the segments in order, dedupe records by id; unreadable segments are listed as poison."""
     ids: list[str] = []
-    rows: list[tuple[float, ...]] = []
+    rows: list[tuple[Value, ...]] = []
     labels: list[int] = []
     seen: set[str] = set()
     ok: list[str] = []
@@ -203,7 +204,7 @@ def read_records(s3: Any, bucket: str, keys: list[str], schema: Schema) -> Recor
             ids.append(r.id)
             rows.append(r.features)
             labels.append(schema.label_index(r.label))
-    x = np.array(rows, dtype=np.float64).reshape(-1, len(schema.features))
+    x = Encoding.from_schema(schema).encode(rows)  # the model's numeric inputs (autotraining.encoding)
     return RecordBatch(x=x, y=np.array(labels, dtype=np.int64), ids=id_hashes(ids), segments=tuple(ok),
                        poison=tuple(poison))
 

@@ -130,6 +130,8 @@ def plan_round(state: TrainingState, new: RecordBatch, correct: np.ndarray, labe
 
     post = new.x[keep_new]
     previous = Moments.from_dict(state.moments)
+    if previous is not None and previous.mean.shape[0] != new.x.shape[1]:
+        previous = None  # a schema change widened the encoding: the old moments describe other columns
     if len(post) == 0 and previous is not None:
         moments = previous
     elif previous is None or report.detected:

@@ -22,7 +22,6 @@ the parent's.
 """
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import uuid
@@ -33,10 +32,13 @@ from typing import Any
 import numpy as np
 from tenacity import retry, stop_after_attempt, wait_exponential
 
+from autotraining import strictjson
 from autotraining.artifacts import KERAS_FILE, MODEL_JSON, model_key
+from autotraining.encoding import Encoding
 from autotraining.logs import get_logger
 from autotraining.predictor import Predictor, UnsupportedModel
 from autotraining.registry import ModelVersion, Registry
+from autotraining.schema import Schema
 from worker import trainer
 
 log = get_logger("worker.publish")
@@ -166,17 +168,19 @@ def commit_and_promote(s3: Any, bucket: str, registry: Registry, expected_round:
         promote(s3, bucket, round_.version, staged.staging, list(staged.files))
 
 
-def metadata(round_: ModelVersion, schema_dict: dict[str, Any], labels: tuple[str, ...],
-             feature_names: tuple[str, ...]) -> bytes:
-    """``metadata.json`` (contract in docs/internals.md)."""
-    doc = {"version": round_.version, "parent": round_.parent, "created": round_.created, "schema": schema_dict,
-           "labels": list(labels), "feature_names": list(feature_names), "records_seen": round_.records_seen,
+def metadata(round_: ModelVersion, schema: Schema, encoding: Encoding) -> bytes:
+    """``metadata.json`` (contract in docs/internals.md): with the schema, its content hash and the
+    input encoding every client applies (``autotraining.encoding``). Strict JSON: no NaN/Infinity."""
+    doc = {"version": round_.version, "parent": round_.parent, "created": round_.created, "schema": schema.to_dict(),
+           "schema_hash": schema.content_hash, "encoding": encoding.to_dict(),
+           "labels": list(schema.labels), "feature_names": list(schema.feature_names),
+           "records_seen": round_.records_seen,
            "new_records": round_.new_records, "segments": list(round_.segments),
            "metrics": {**round_.metrics, "prequential_accuracy": round_.prequential_accuracy,
                        "holdout_accuracy": round_.holdout_accuracy,
                        "parent_holdout_accuracy": round_.parent_holdout_accuracy, "duration_s": round_.duration_s},
            "gate": round_.gate, "model_version": round_.model_version, "status": round_.status}
-    return json.dumps(doc, sort_keys=True, indent=1).encode("utf-8")
+    return strictjson.dumps(doc, sort_keys=True, indent=1).encode("utf-8")
 
 
 def files_for(keras_model: Any, folded_model: Any, check_rows: np.ndarray) -> dict[str, bytes]:

@@ -24,6 +24,7 @@ from typing import Any
 
 from autotraining.artifacts import METADATA_JSON, model_key
 from autotraining.aws import Aws
+from autotraining.encoding import Encoding
 from autotraining.logs import get_logger
 from autotraining.registry import (
     STATUS_PUBLISHED,
@@ -36,7 +37,7 @@ from autotraining.registry import (
     version_name,
 )
 from autotraining.schema import Schema
-from worker import publish, trainer
+from worker import lineage, publish, trainer
 from worker.drain import Delivery, PendingQueue, RecordBatch, by_key, read_records
 from worker.plan import RoundPlan, plan_round
 from worker.state import TrainingState, state_key
@@ -77,7 +78,7 @@ class RoundContext:
 
 def load_state(ctx: RoundContext, latest: Latest | None) -> TrainingState:
     s = ctx.aws.settings
-    empty = TrainingState.empty(len(ctx.schema.features), s.reservoir_size, ctx.reservoir_seed,
+    empty = TrainingState.empty(Encoding.from_schema(ctx.schema).width, s.reservoir_size, ctx.reservoir_seed,
                                 recent_share=s.replay_recent_share,
                                 n_labels=len(ctx.schema.labels))
     if latest is None:
@@ -161,6 +162,9 @@ def _train_and_commit(ctx: RoundContext, batch: RecordBatch, groups: dict[str, l
         log.info("round.nothing_new", segments=sorted(groups))
         return None
     current = load_model(ctx, latest)
+    encoding = Encoding.from_schema(schema)  # after a schema change: migrate, widen or start a fresh lineage
+    state, current = lineage.adapt(ctx.registry, latest, state, current, encoding, len(schema.labels),
+                                   load_state(ctx, None))
     # Test-then-train: the current model on the new records, before it learns from them.
     prequential = trainer.score(current, new.x, new.y, schema.labels)
     plan = plan_round(state, new, trainer.correct(current, new.x, new.y), schema.labels, settings,
@@ -175,6 +179,7 @@ def _train_and_commit(ctx: RoundContext, batch: RecordBatch, groups: dict[str, l
         **plan.metrics, "prequential": prequential.to_dict(), "holdout": judged.candidate.to_dict(),
         "parent_holdout": judged.current.to_dict(), "effort": judged.effort.to_dict(),
         "label_counts": plan.next_state.label_counts, "poison_segments": list(batch.poison), "attempt": attempt,
+        "schema": schema.tag, "encoding": encoding.to_dict(),
         "timings": {"read_s": round(t1 - t0, 3), "train_s": round(t2 - t1, 3)},
         **({"staging": publish.staging_prefix(version, attempt), "files": sorted([*files, METADATA_JSON])}
            if decision.publish else {})}
@@ -187,7 +192,7 @@ def _train_and_commit(ctx: RoundContext, batch: RecordBatch, groups: dict[str, l
         gate=decision.reason, duration_s=0.0, segments=tuple(sorted(groups)), state_key=state_key(version, attempt),
         metrics=metrics)
     if decision.publish:
-        files[METADATA_JSON] = publish.metadata(round_, schema.to_dict(), schema.labels, schema.feature_names)
+        files[METADATA_JSON] = publish.metadata(round_, schema, encoding)
     staged = publish.stage(s3, bucket, version, attempt, files, plan.next_state.to_bytes(), round_.state_key)
     metrics["timings"]["publish_s"] = round(time.perf_counter() - t2, 3)
     round_ = _with_duration(round_, time.perf_counter() - t0)

@@ -27,6 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--artifact-bucket", default=None,
                         help="private bucket for the code artifacts and the template, created when missing "
                              "(None: <stack-name>-artifacts-<account>-<region>)")
+    parser.add_argument("--schema", default=None, metavar="FILE",
+                        help="schema file to ship with the stack (every Lambda and the worker read it); checked "
+                             "first, and refused when it cannot continue the serving model's lineage")
+    parser.add_argument("--new-lineage", action="store_true",
+                        help="let an incompatible schema change start a fresh model lineage (old versions stay readable)")
     parser.add_argument("--dry-run", action="store_true",
                         help="create and print the change set, then delete it without executing")
     parser.add_argument("--poll-seconds", type=float, default=5.0,
@@ -85,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
             bucket = f"{args.stack_name.lower()}-artifacts-{account}-{settings.region}"[:63].rstrip("-")
         result = deploy(aws, DeployRequest(stack_name=args.stack_name, artifact_bucket=bucket,
                                            parameters=parameters, tags=tags, dry_run=args.dry_run,
-                                           poll_seconds=args.poll_seconds), echo=lambda s: print(s, flush=True))
+                                           poll_seconds=args.poll_seconds, schema_file=args.schema or "",
+                                           new_lineage=args.new_lineage), echo=lambda s: print(s, flush=True))
     except NoCredentialsError:
         raise UsageError("no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)") from None
     except NoRegionError:

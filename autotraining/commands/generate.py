@@ -49,7 +49,9 @@ def write_records(rows: Sequence[dict[str, Any]], fields: Sequence[str], fmt: st
     if fmt == "csv":
         writer = csv.DictWriter(out, fieldnames=list(fields), lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        # booleans as JSON spells them, a missing optional value as an empty cell (rowfiles reads both back)
+        writer.writerows({k: ("true" if v is True else "false" if v is False else v) for k, v in r.items()}
+                         for r in rows)
     elif fmt == "json":
         out.write("[\n" + ",\n".join(json.dumps(r, separators=(",", ":")) for r in rows) + "\n]\n")
     else:

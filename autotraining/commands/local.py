@@ -59,6 +59,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "None: the setting AUTOTRAINING_START_THRESHOLD, else 1")
 
 
+def _check_schema() -> None:
+    """A bad schema file stops ``local`` before anything starts, with one line naming file and feature."""
+    from autotraining.cli import UsageError
+    from autotraining.schema import SchemaError, load_schema
+    from autotraining.settings import Settings, SettingsError
+
+    try:
+        load_schema(Settings.from_env().schema_file)
+    except (SchemaError, SettingsError) as exc:
+        raise UsageError(str(exc)) from None
+
+
 def run(args: argparse.Namespace) -> int:
     from autotraining.cli import UsageError
     from autotraining.local.stack import EmbeddedStack, PortInUse
@@ -69,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--schedule must be greater than 0")
     if args.generate and args.generate_every <= 0:
         raise UsageError("--generate-every must be greater than 0")
+    _check_schema()
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:

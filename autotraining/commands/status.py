@@ -46,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         sys.stdout.write(format_table(shown))
+        line = serving_schema_line(rounds)
+        if line:
+            sys.stdout.write(line + "\n")
     if args.plot:
         try:
             plot_history(rounds, args.plot)
@@ -53,6 +56,14 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot write {args.plot}: {exc.strerror}") from None
         print(f"plot written to {args.plot}", file=sys.stderr)
     return 0
+
+
+def serving_schema_line(rounds: list[dict[str, Any]]) -> str:
+    """Which schema (name@content hash) the serving model was trained on ('' when unknown)."""
+    serving = next((r.get("model_version") for r in rounds if r.get("model_version")), "")
+    trained = next((r for r in rounds if r.get("version") == serving), None)
+    tag = ((trained or {}).get("metrics") or {}).get("schema")
+    return f"serving model {serving} was trained on schema {tag}" if serving and tag else ""
 
 
 def _pct(value: Any) -> str:

@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=12, metavar="N", help="training epochs per round")
     parser.add_argument("--batch-size", type=int, default=64, metavar="N", help="training mini-batch size")
     parser.add_argument("--seed", type=int, default=0, help="seed of weight initialisation and shuffling")
+    parser.add_argument("--new-lineage", action="store_true",
+                        help="let a schema that cannot continue the serving model's lineage start a fresh one "
+                             "(default: $AUTOTRAINING_NEW_LINEAGE, else refuse to start)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -236,6 +236,8 @@ class DeployRequest:
     emulator_cut: bool = False  # deploy template.for_emulator(...) (the embedded run)
     with_dependencies: bool = True  # vendor numpy & co into the Lambda bundle
     poll_seconds: float = 5.0
+    schema_file: str = ""  # a schema to ship (S3 object in the artifact bucket, parameter SchemaKey)
+    new_lineage: bool = False  # an incompatible schema change starts a fresh lineage instead of being refused
 
 
 def ensure_artifact_bucket(s3: Any, bucket: str, region: str) -> bool:
@@ -264,11 +266,54 @@ def template_url(bucket: str, key: str, region: str) -> str:
     return f"https://{bucket}.s3.{region}.amazonaws.com/{key}"
 
 
+def schema_key(body: bytes) -> str:
+    return f"schema/{hashlib.sha256(body).hexdigest()}.json"
+
+
+def check_schema_change(aws: Any, request: DeployRequest) -> None:
+    """Before anything changes: the schema file must be valid and, when the stack already serves a
+    model, able to continue its lineage (``autotraining.schema_change``) unless ``new_lineage``."""
+    from autotraining.registry import Registry
+    from autotraining.schema import SchemaError, load_schema
+    from autotraining.schema_change import IncompatibleSchema, check_serving
+
+    try:
+        schema = load_schema(request.schema_file)
+    except SchemaError as exc:
+        raise DeployError(str(exc)) from None
+    cfn = aws.client("cloudformation")
+    if describe_stack(cfn, request.stack_name) is None:
+        return  # a first deploy: no lineage to continue
+    physical = {r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
+                for page in cfn.get_paginator("list_stack_resources").paginate(StackName=request.stack_name)
+                for r in page["StackResourceSummaries"]}
+    if not physical.get("DataBucket") or not physical.get("ModelsTable"):
+        return
+    try:
+        check_serving(aws.s3, physical["DataBucket"], Registry(aws.dynamodb, physical["ModelsTable"]), schema,
+                      request.new_lineage)
+    except IncompatibleSchema as exc:
+        raise DeployError(str(exc)) from None
+
+
+def upload_schema(aws: Any, request: DeployRequest, echo: Echo) -> str:
+    """Put the schema file in the artifact bucket under its content hash; returns the key."""
+    with open(request.schema_file, "rb") as f:
+        body = f.read()
+    key = schema_key(body)
+    aws.s3.put_object(Bucket=request.artifact_bucket, Key=key, Body=body, ContentType="application/json",
+                      ServerSideEncryption="AES256")
+    echo(f"Uploaded schema {request.schema_file} as s3://{request.artifact_bucket}/{key}")
+    return key
+
+
 def deploy(aws: Any, request: DeployRequest, echo: Echo = print) -> DeployResult:
     """Build and upload the artifacts and the template, then create or update the stack."""
     region = aws.settings.region
     doc = template.load_template()
     _parameters(doc.get("Parameters", {}), request.parameters, None)  # refuse unknown names before building
+    if request.schema_file:
+        check_schema_change(aws, request)
     if ensure_artifact_bucket(aws.s3, request.artifact_bucket, region):
         echo(f"Created artifact bucket {request.artifact_bucket}")
     artifacts = [bundle.lambda_bundle(with_dependencies=request.with_dependencies), bundle.worker_artifact()]
@@ -283,6 +328,10 @@ def deploy(aws: Any, request: DeployRequest, echo: Echo = print) -> DeployResult
     aws.s3.put_object(Bucket=request.artifact_bucket, Key=key, Body=body.encode(), ServerSideEncryption="AES256")
     parameters = {"CodeBucket": request.artifact_bucket, "CodeKey": artifacts[0].key,
                   "WorkerArtifactKey": artifacts[1].key, **request.parameters}
+    if request.schema_file:
+        parameters["SchemaKey"] = upload_schema(aws, request, echo)
+    if request.new_lineage:
+        parameters["NewLineage"] = "true"
     return deploy_stack(aws.client("cloudformation"), request.stack_name,
                         template_url=template_url(request.artifact_bucket, key, region),
                         template_parameters=doc.get("Parameters", {}), parameters=parameters,

@@ -25,12 +25,13 @@
     schema: null,
     features: [],        // schema features, with slider ranges resolved
     labels: [],
-    values: [],          // current input value per feature (schema order)
+    values: [],          // current input per feature (schema order): number, boolean, string, or null (missing)
     rounds: new Map(),   // version -> ModelVersion dict
     servingVersion: '',
     model: null,
     modelVersion: '',
-    modelFeatureOrder: [],  // index into state.features for each model input column
+    encoding: null,      // the serving model's input encoding (metadata.json; see static/encoding.js)
+    numeric: [],         // indexes of the numeric features (the label map's possible axes)
     modelLabels: [],
     loadingVersion: '',
     failedVersion: '',
@@ -78,6 +79,9 @@
   }
 
   function formatValue(f, v) {
+    if (v === null || v === undefined) return 'missing';
+    if (f.type === 'boolean') return v ? 'true' : 'false';
+    if (f.type === 'category') return String(v);
     if (f.type === 'integer') return String(Math.round(v));
     return String(+v.toFixed(f.decimals));
   }
@@ -97,7 +101,11 @@
   }
 
   // ---------- schema and inputs ----------
+  const isNumeric = (f) => f.type === 'number' || f.type === 'integer';
+  const OTHER_VALUE = '(other)';
+
   function resolveFeature(f) {
+    if (!isNumeric(f)) return Object.assign({}, f, { start: f.type === 'boolean' ? false : f.values[0] });
     const min = f.min === null || f.min === undefined ? -Infinity : f.min;
     const max = f.max === null || f.max === undefined ? Infinity : f.max;
     let lo = f.typical ? f.typical[0] : min;
@@ -112,12 +120,48 @@
     return Object.assign({}, f, { min, max, lo, hi, step, decimals, start });
   }
 
+  // A category is a select (with an "other" entry when the feature has that bucket), a boolean a
+  // checkbox; an optional feature gets a "missing" toggle that sends null in place of the value.
+  function typedInput(f, i) {
+    let input;
+    if (f.type === 'boolean') {
+      input = el('input', { type: 'checkbox', id: `input-${f.name}`, 'data-feature': f.name, 'aria-label': f.name });
+      input.addEventListener('change', () => { state.values[i] = input.checked; queueUpdate(); });
+    } else {
+      input = el('select', { id: `input-${f.name}`, 'data-feature': f.name, 'aria-label': f.name });
+      f.values.forEach((v) => input.appendChild(el('option', { value: v, text: v })));
+      if (f.other) input.appendChild(el('option', { value: OTHER_VALUE, text: 'other' }));
+      input.addEventListener('change', () => { state.values[i] = input.value; queueUpdate(); });
+    }
+    return [input];
+  }
+
+  function missingToggle(f, i, inputs) {
+    const toggle = el('input', { type: 'checkbox', id: `missing-${f.name}`, 'aria-label': `${f.name} missing` });
+    let kept = null;
+    toggle.addEventListener('change', () => {
+      if (toggle.checked) { kept = state.values[i]; state.values[i] = null; }
+      else state.values[i] = kept;
+      inputs.forEach((x) => { x.disabled = toggle.checked; });
+      queueUpdate();
+    });
+    return el('label', { class: 'missing' }, [toggle, 'missing']);
+  }
+
   function buildInputs() {
     const box = $('inputs');
     box.textContent = '';
     state.features.forEach((f, i) => {
       const name = el('div', { class: 'feature-name' }, [f.name + (f.unit ? ` (${f.unit})` : '')]);
       if (f.description) name.appendChild(el('small', { text: f.description }));
+      if (!isNumeric(f)) {
+        const inputs = typedInput(f, i);
+        const parts = [name, ...inputs];
+        if (f.optional) parts.push(missingToggle(f, i, inputs));
+        box.appendChild(el('div', { class: 'feature', 'data-feature': f.name }, parts));
+        state.values[i] = f.start;
+        return;
+      }
       const slider = el('input', {
         type: 'range', id: `slider-${f.name}`, min: f.lo, max: f.hi, step: f.step, value: f.start,
         'aria-label': f.name,
@@ -141,27 +185,31 @@
         slider.value = String(Math.min(f.hi, Math.max(f.lo, v)));
         queueUpdate();
       });
-      box.appendChild(el('div', { class: 'feature', 'data-feature': f.name }, [name, slider, number]));
+      const parts = [name, slider, number];
+      if (f.optional) parts.push(missingToggle(f, i, [slider, number]));
+      box.appendChild(el('div', { class: 'feature', 'data-feature': f.name }, parts));
       state.values[i] = f.start;
     });
   }
 
   function buildMapControls() {
+    // Only numeric features can be axes; categories, booleans and missing values stay as set.
     const xs = $('map-x');
     const ys = $('map-y');
+    state.numeric = state.features.map((f, i) => (isNumeric(f) ? i : -1)).filter((i) => i >= 0);
     for (const s of [xs, ys]) {
       s.textContent = '';
-      state.features.forEach((f, i) => s.appendChild(el('option', { value: String(i), text: f.name })));
+      state.numeric.forEach((i) => s.appendChild(el('option', { value: String(i), text: state.features[i].name })));
     }
-    state.mapX = 0;
-    state.mapY = state.features.length > 1 ? 1 : 0;
+    state.mapX = state.numeric.length ? state.numeric[0] : -1;
+    state.mapY = state.numeric.length > 1 ? state.numeric[1] : state.mapX;
     xs.value = String(state.mapX);
     ys.value = String(state.mapY);
     const onChange = (changed) => {
       const x = Number(xs.value);
       const y = Number(ys.value);
       // Two different features: picking the other axis's feature swaps the axes.
-      if (x === y && state.features.length > 1) {
+      if (x === y && state.numeric.length > 1) {
         if (changed === 'x') ys.value = String(state.mapX); else xs.value = String(state.mapY);
       }
       state.mapX = Number(xs.value);
@@ -196,12 +244,14 @@
 
   // ---------- the model ----------
   function predictRows(rows) {
-    // One batched call; the columns in the model's own feature order.
+    // One batched call; each row encoded with the model's own encoding (static/encoding.js).
     const n = rows.length;
-    const nf = state.modelFeatureOrder.length;
+    const nf = AutotrainingEncoding.width(state.encoding);
     const flat = new Float32Array(n * nf);
     for (let r = 0; r < n; r++) {
-      for (let j = 0; j < nf; j++) flat[r * nf + j] = rows[r][state.modelFeatureOrder[j]];
+      const named = {};
+      state.features.forEach((f, i) => { named[f.name] = rows[r][i]; });
+      flat.set(AutotrainingEncoding.encodeRow(state.encoding, named), r * nf);
     }
     return tf.tidy(() => state.model.predict(tf.tensor2d(flat, [n, nf])).dataSync().slice());
   }
@@ -222,16 +272,19 @@
       const model = await tf.loadLayersModel(`${base}/model.json`);
       $('prediction').setAttribute('data-load-ms', (performance.now() - started).toFixed(1));
       const names = state.features.map((f) => f.name);
-      const order = meta && Array.isArray(meta.feature_names) ? meta.feature_names.map((n) => names.indexOf(n)) : names.map((_, i) => i);
-      if (order.some((i) => i < 0)) throw new Error('the model expects features the schema does not have');
+      const encoding = AutotrainingEncoding.fromMetadata(meta, names);
+      if (encoding.features.some((f) => names.indexOf(f.name) < 0)) throw new Error('the model expects features the schema does not have');
       if (state.model) state.model.dispose();
       state.model = model;
       state.modelVersion = (meta && meta.version) || version || 'latest';
-      state.modelFeatureOrder = order;
+      state.encoding = encoding;
+      state.modelSchema = meta && meta.schema_hash ? `${meta.schema && meta.schema.name}@${meta.schema_hash}` : '';
       state.modelLabels = meta && Array.isArray(meta.labels) ? meta.labels : state.labels.slice();
       state.failedVersion = '';
       $('model-status').textContent =
-        `Model ${versionLabel(state.modelVersion)} runs in this browser (TensorFlow.js ${tf.version.tfjs}, ${tf.getBackend()} backend).`;
+        `Model ${versionLabel(state.modelVersion)} runs in this browser (TensorFlow.js ${tf.version.tfjs}, ${tf.getBackend()} backend)` +
+        (state.modelSchema ? `, trained on schema ${state.modelSchema}.` : '.');
+      $('prediction').setAttribute('data-schema', state.modelSchema);
       queueUpdate();
     } catch (e) {
       state.failedVersion = version;
@@ -288,6 +341,7 @@
 
   function updateMap() {
     const canvas = $('comfort-map');
+    if (state.mapX < 0) { drawMapPlaceholder('The map needs a numeric feature.'); return; }
     const fx = state.features[state.mapX];
     const fy = state.features[state.mapY];
     const rows = [];
@@ -369,7 +423,7 @@
     // The current input, when it lies inside the map.
     const vx = state.values[state.mapX];
     const vy = state.values[state.mapY];
-    if (vx >= fx.lo && vx <= fx.hi && vy >= fy.lo && vy <= fy.hi) {
+    if (vx !== null && vy !== null && vx >= fx.lo && vx <= fx.hi && vy >= fy.lo && vy <= fy.hi) {
       const x = m.l + (vx - fx.lo) / (fx.hi - fx.lo) * pw;
       const y = m.t + (fy.hi - vy) / (fy.hi - fy.lo) * ph;
       ctx.beginPath();

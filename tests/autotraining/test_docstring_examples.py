@@ -7,7 +7,8 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("module", ["autotraining.generator", "autotraining.rowfiles", "autotraining.dashboard"])
+@pytest.mark.parametrize("module", ["autotraining.generator", "autotraining.rowfiles", "autotraining.dashboard",
+                                    "autotraining.encoding", "autotraining.schema_change", "autotraining.strictjson"])
 def test_docstring_examples_run(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0

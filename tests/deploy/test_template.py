@@ -39,6 +39,10 @@ FUNCTION_ACTIONS: dict[str, set[str]] = {
     # the page is static files from the bundle
     "page": set(),
 }
+# Every function that reads the schema may read the shipped schema object (deploy --schema).
+for _module in ("upload", "stream", "infer", "generator", "page"):
+    FUNCTION_ACTIONS[_module] = FUNCTION_ACTIONS[_module] | {"s3:GetObject"}
+
 WORKER_ACTIONS = {
     "s3:GetObject", "s3:PutObject",  # artifact install, log segments, models/, state/, staging/
     "s3:DeleteObject",  # staged copies after promotion, a losing round's files

@@ -4,11 +4,17 @@
 //
 //   node tests/js/tfjs_predict.mjs MODEL_URL ROWS.json [--repeat N] [--no-output] [--backend cpu|wasm] [--batch-size N]
 //
-// ROWS.json: {"feature_names": [...], "rows": [[...], ...]} (numbers in feature order).
+// ROWS.json: {"feature_names": [...], "rows": [[...], ...]} (the model's inputs, numbers), or rows as
+// objects of typed feature values ({"island": "Dream", "smoker": true, "bill": null}): those are encoded
+// with handlers/static/encoding.js (the dashboard's own file) and the model's metadata.json, fetched
+// next to model.json — exactly what the dashboard does.
 // Prints one JSON line: {"tfjs": version, "backend", "load_ms", "predict_ms" (best of N), "rows", "probabilities"}.
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
+import { createRequire } from "node:module";
 import * as tf from "@tensorflow/tfjs";
+
+const encoding = createRequire(import.meta.url)("../../handlers/static/encoding.js");
 
 const args = process.argv.slice(2);
 const modelUrl = args[0];
@@ -33,10 +39,15 @@ if (!(await tf.setBackend(backend))) {
   console.error(`TensorFlow.js backend ${backend} did not initialize`);
   process.exit(1);
 }
-const { rows } = JSON.parse(readFileSync(rowsFile, "utf8"));
+const input = JSON.parse(readFileSync(rowsFile, "utf8"));
+let rows = input.rows;
 const t0 = performance.now();
 const model = await tf.loadLayersModel(modelUrl);
 const loadMs = performance.now() - t0;
+if (rows.length && !Array.isArray(rows[0])) {
+  const meta = await (await fetch(new URL("metadata.json", modelUrl))).json();
+  rows = encoding.encodeRows(encoding.fromMetadata(meta, input.feature_names), rows);
+}
 const x = tf.tensor2d(rows, [rows.length, rows[0].length], "float32");
 let best = Infinity;
 let probabilities = null;
