@@ -20,8 +20,9 @@ CORS_HEADERS = {
     "access-control-max-age": "600",
 }
 
-# Routes of the HTTP API: (method, route key, handler module). The template and the embedded
-# gateway are both built from this table.
+# Routes of the HTTP API: (method, route key, handler module). The embedded gateway routes from
+# this table; the template's routes are written by hand and checked against it
+# (tests/deploy/test_template.py), as is the OpenAPI description.
 ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", "/records", "upload"),
     ("POST", "/predict", "infer"),
@@ -31,6 +32,10 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("GET", "/", "page"),
     ("GET", "/static/{file}", "page"),
 )
+
+# Routes that change what the model learns: always authorized (IAM SigV4 by default, or JWT).
+# Every other route is a read, public unless the stack's ReadAuthorization says otherwise.
+WRITE_ROUTES: frozenset[tuple[str, str]] = frozenset({("POST", "/records")})
 
 
 def body_text(event: Mapping[str, Any]) -> str | bytes | None:

@@ -36,6 +36,7 @@ from bench_infer import tfjs_predict  # noqa: E402
 
 from autotraining.generator import generate, generate_features  # noqa: E402
 from autotraining.schema import load_schema  # noqa: E402
+from autotraining.signing import signed_request  # noqa: E402
 
 BAD_PATHS = ("/models/latest/../../state", "/models/latest/%2e%2e/%2e%2e/records", "/models/latest/..%2f..%2fx",
              "/models/does-not-exist/model.json", "/models/latest/not-a-model-file.txt",
@@ -50,8 +51,8 @@ def free_port() -> int:
 
 def request(url: str, payload: Any = None, method: str | None = None, timeout: float = 60) -> tuple[int, Any]:
     data = None if payload is None else json.dumps(payload).encode()
-    req = urllib.request.Request(url, data=data, method=method or ("POST" if data else "GET"),
-                                 headers={"content-type": "application/json"})
+    req = signed_request(url, data=data, method=method or ("POST" if data else "GET"),
+                         headers={"content-type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, json.loads(resp.read() or b"null")

@@ -21,6 +21,7 @@ from autotraining.aws import Aws
 from autotraining.generator import generate
 from autotraining.invoke import invoke_async
 from autotraining.local.background import BackgroundLoop
+from autotraining.local.context import LambdaContext
 from autotraining.logs import get_logger
 from autotraining.schema import load_schema
 
@@ -109,8 +110,6 @@ class Scheduler(BackgroundLoop):
                     raise
                 module = None
             if module is not None:
-                from autotraining.local.gateway import LambdaContext
-
                 module.handler(scheduled_event("autotraining-generate-schedule", settings.region),
                                LambdaContext("autotraining-generator"))
                 log.info("scheduler.generated", via="handlers.generator")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from autotraining.aws import Aws
-from autotraining.local.gateway import Gateway, HandlerMissing
+from autotraining.local.gateway import Gateway
 from autotraining.local.scheduler import Scheduler, post_generated
 from autotraining.schema import load_schema
 from autotraining.settings import Settings
@@ -56,7 +56,7 @@ def posted() -> Iterator[tuple[Gateway, list[dict[str, Any]]]]:
 
     def resolve(module: str) -> Any:
         if module != "upload":
-            raise HandlerMissing(module)
+            raise LookupError(module)
         return upload
 
     gw = Gateway("127.0.0.1", 0, resolver=resolve).start()
