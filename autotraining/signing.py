@@ -53,7 +53,8 @@ def sign_headers(method: str, url: str, body: bytes, credentials: Credentials | 
     # The body hash travels as a header, as the SDKs send it for execute-api, so the server can
     # refuse a body that was swapped after signing before it compares signatures.
     request.headers["X-Amz-Content-SHA256"] = hashlib.sha256(body).hexdigest()
-    SigV4Auth(Credentials(frozen.access_key, frozen.secret_key, frozen.token), SERVICE, region).add_auth(request)
+    SigV4Auth(Credentials(str(frozen.access_key), str(frozen.secret_key), frozen.token), SERVICE,
+              region).add_auth(request)
     wanted = {"authorization", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token"}
     return {name.lower(): str(value) for name, value in request.headers.items() if name.lower() in wanted}
 

@@ -10,8 +10,16 @@ from typing import Any
 import pytest
 from botocore.credentials import Credentials
 
-from autotraining.local.authorizers import (BAD_SIGNATURE, BAD_TOKEN, FORBIDDEN, AccessPolicy, Denied,
-                                            IncomingRequest, LocalIssuer, SigV4Authorizer)
+from autotraining.local.authorizers import (
+    BAD_SIGNATURE,
+    BAD_TOKEN,
+    FORBIDDEN,
+    AccessPolicy,
+    Denied,
+    IncomingRequest,
+    LocalIssuer,
+    SigV4Authorizer,
+)
 from autotraining.local.gateway import Gateway
 from autotraining.signing import sign_headers
 
@@ -72,7 +80,7 @@ def test_sigv4_other_region_or_path_is_refused() -> None:
 
 def test_sigv4_expired_signature_says_so() -> None:
     later = SigV4Authorizer(SIGV4.credentials, "us-east-1",
-                            now=lambda: dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=6))
+                            now=lambda: dt.datetime.now(dt.UTC) + dt.timedelta(minutes=6))
     status, message = _denial(later, _incoming(_signed()))
     assert status == 403 and message.startswith("Signature expired: ") and "- 5 min." in message
 
