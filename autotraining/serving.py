@@ -2,6 +2,9 @@
 
 - ``ModelCache`` keeps the serving ``Predictor`` in memory and asks the registry whether
   ``latest`` moved at most every ``settings.model_cache_seconds``; a move loads the new version.
+  Any failure to load it (missing, truncated or corrupt files, an S3 fault) keeps the last good
+  model serving and logs one ``model.load_failed`` error per bad version (retried each check,
+  so a repaired upload is picked up).
 - ``ModelProxy.locate`` decides which S3 object a ``GET /models/{version}/{file}`` may fetch:
   only a servable file (``artifacts.is_servable_file``) of a published version; ``latest``
   resolves to ``latest.model_version``. Every refusal (``..``, percent-encoded slashes or dots,
@@ -21,12 +24,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from botocore.exceptions import ClientError
 
 from autotraining.artifacts import VERSION_PATTERN, is_servable_file, model_key
 from autotraining.aws import Aws
 from autotraining.logs import get_logger
-from autotraining.predictor import Predictor, UnsupportedModel
+from autotraining.predictor import Predictor
 from autotraining.registry import STATUS_PUBLISHED, STATUS_REJECTED, Registry
 from autotraining.schema import Schema
 from autotraining.validation import validate_rows
@@ -67,6 +69,7 @@ class ModelCache:
         self._checked_at: float | None = None
         self._lock = threading.Lock()
         self._unavailable = ""  # why the newest version could not be loaded (cleared by a successful load)
+        self._failed: set[str] = set()  # versions whose load failure was already logged as an error
         self.loads = 0  # how many versions this container has loaded (logged, asserted in tests)
 
     @classmethod
@@ -97,13 +100,18 @@ class ModelCache:
         started = time.perf_counter()
         try:
             predictor = self.load(version)
-        except (ClientError, UnsupportedModel) as exc:
+        except Exception as exc:  # noqa: BLE001 - any bad artifact or fault must not take serving down
             # The worker commits a round before it copies the files to models/<version>/ (and repairs
-            # a crash in between at its next start): keep serving the previous model meanwhile.
-            log.warning("model.load_failed", version=version, serving=self._predictor and self._predictor.version,
-                        error=str(exc))
-            self._unavailable = f"model {version} is not available yet ({exc}); retry in a few seconds"
+            # a crash in between at its next start), and a published file may be corrupt: keep serving
+            # the previous model meanwhile, and say so once per version, not once per check.
+            serving = self._predictor.version if self._predictor else None
+            if version not in self._failed:
+                self._failed.add(version)
+                log.error("model.load_failed", version=version, serving=serving, error=f"{type(exc).__name__}: {exc}"[:500])
+            self._unavailable = (f"model {version} is not available yet ({type(exc).__name__}); "
+                                 "retry in a few seconds")
             return
+        self._failed.discard(version)
         self._predictor, self._unavailable = predictor, ""
         self.loads += 1
         log.info("model.loaded", version=version, ms=round((time.perf_counter() - started) * 1000, 1))
