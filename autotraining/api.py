@@ -2,16 +2,26 @@
 
 The cloud stack's HTTP API and the embedded run's gateway both deliver the same event shape
 (``requestContext.http.method``, ``rawPath``, ``pathParameters``, ``queryStringParameters``,
-``body`` with ``isBase64Encoded``), and both return what these helpers build.
+``body`` with ``isBase64Encoded``), and both return what these helpers build. ``answers_errors``
+is the one adapter between the error vocabulary (``autotraining.errors``) and responses: every
+HTTP handler is wrapped in it, so an ``ApiError`` raised anywhere below becomes its status,
+headers and JSON body. ``json_body`` reads a POST body the same way for every handler: JSON
+content-type required (415), base64 decoded when flagged (400 when it is not base64), parsed
+with ``validation.parse_json``'s bounds.
 """
 from __future__ import annotations
 
 import base64
+import binascii
+import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from autotraining.validation import FieldError, InvalidInput
+from autotraining.errors import ApiError, FieldError, InvalidInput, MethodNotAllowed, UnsupportedMediaType
+from autotraining.validation import parse_json
+
+JSON_TYPES = ("application/json",)  # and any "+json" type, e.g. application/merge-patch+json
 
 CORS_HEADERS = {
     "access-control-allow-origin": "*",
@@ -39,10 +49,36 @@ WRITE_ROUTES: frozenset[tuple[str, str]] = frozenset({("POST", "/records")})
 
 
 def body_text(event: Mapping[str, Any]) -> str | bytes | None:
+    """The raw body; ``InvalidInput`` when it is flagged base64 but is not."""
     body = event.get("body")
     if body is not None and event.get("isBase64Encoded"):
-        return base64.b64decode(body)
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInput([FieldError(None, None, "the body is flagged base64 but is not valid base64")]) from None
     return body
+
+
+def header(event: Mapping[str, Any], name: str) -> str:
+    """A request header by lower-case name ('' when absent); payload 2.0 lower-cases names."""
+    headers = event.get("headers") or {}
+    return str(headers.get(name) or headers.get(name.title()) or "")
+
+
+def json_body(event: Mapping[str, Any]) -> Any:
+    """The parsed JSON body of a POST: 415 unless the content-type is JSON, 400 for a bad body."""
+    media = header(event, "content-type").split(";")[0].strip().lower()
+    if media not in JSON_TYPES and not media.endswith("+json"):
+        raise UnsupportedMediaType(f"send the body as JSON with content-type: application/json (got {media[:80] or 'none'!r})")
+    return parse_json(body_text(event))
+
+
+def require_method(event: Mapping[str, Any], *allowed: str) -> str:
+    """The request's method; ``MethodNotAllowed`` (405 with ``allow``) unless it is one of ``allowed``."""
+    verb = method(event)
+    if verb not in allowed:
+        raise MethodNotAllowed(f"use {' or '.join(allowed)} on this path", allow=",".join(allowed))
+    return verb
 
 
 def method(event: Mapping[str, Any]) -> str:
@@ -65,5 +101,17 @@ def error_response(status: int, message: str, errors: list[FieldError] | None = 
     return json_response(status, payload)
 
 
-def invalid_response(exc: InvalidInput) -> dict[str, Any]:
-    return json_response(exc.status, exc.to_body())
+def error_response_for(exc: ApiError) -> dict[str, Any]:
+    """The response an ``ApiError`` stands for: its status, its headers, its JSON body."""
+    return json_response(exc.status, exc.body(), headers=exc.headers)
+
+
+def answers_errors(handle: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """Wrap an HTTP handler so an ``ApiError`` it raises is answered with its response (the one adapter)."""
+    @functools.wraps(handle)
+    def wrapper(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return handle(*args, **kwargs)
+        except ApiError as exc:
+            return error_response_for(exc)
+    return wrapper

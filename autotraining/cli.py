@@ -11,11 +11,9 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from autotraining.errors import UsageError
+
 COMMANDS = ("local", "worker", "generate", "upload", "predict", "status", "deploy")
-
-
-class UsageError(Exception):
-    """A problem the user can fix; printed as ``autotraining <cmd>: error: <message>``."""
 
 
 def build_parser() -> argparse.ArgumentParser:

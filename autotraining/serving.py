@@ -27,6 +27,7 @@ import numpy as np
 
 from autotraining.artifacts import VERSION_PATTERN, is_servable_file, model_key
 from autotraining.aws import Aws
+from autotraining.errors import NoModel, Refused
 from autotraining.logs import get_logger
 from autotraining.predictor import Predictor
 from autotraining.registry import STATUS_PUBLISHED, STATUS_REJECTED, Registry
@@ -41,19 +42,9 @@ DEFAULT_HISTORY_LIMIT = 20
 MAX_HISTORY_LIMIT = 100
 # Percent-encoded '.', '/', '\' and '%' itself (double encoding): never legitimate in a model path.
 _ENCODED_TRAVERSAL = re.compile(r"%(2e|2f|5c|25)", re.IGNORECASE)
-_SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
-
-
-class NoModel(LookupError):
-    """No model has been published yet (the infer handler answers 503)."""
-
-
-class Refused(ValueError):
-    """A request the serving rules refuse; ``status`` is the HTTP status to answer."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+# ASCII only and matched whole: str.isdigit and \d accept '²' or '٣', and '$' accepts a trailing newline.
+_SAFE_SEGMENT = re.compile(r"[A-Za-z0-9._-]{1,128}", re.ASCII)
+_LIMIT = re.compile(r"[0-9]{1,4}", re.ASCII)
 
 
 class ModelCache:
@@ -161,9 +152,9 @@ def check_model_path(raw_path: str, version: str | None, filename: str | None) -
         raise Refused(400, "'..' is not allowed in model paths")
     if raw and parts[-2:] != [version, filename]:
         raise Refused(400, "the path does not match /models/{version}/{file}")
-    if not _SAFE_SEGMENT.match(version) or not _SAFE_SEGMENT.match(filename):
+    if not _SAFE_SEGMENT.fullmatch(version) or not _SAFE_SEGMENT.fullmatch(filename):
         raise Refused(400, "model paths may only contain letters, digits, '.', '_' and '-'")
-    if version != LATEST and not VERSION_PATTERN.match(version):
+    if version != LATEST and not VERSION_PATTERN.fullmatch(version):
         raise Refused(404, f"unknown model version {version!r}; use 'latest' or a version from GET /models")
     if not is_servable_file(filename):
         raise Refused(404, f"{filename!r} is not a file of a published model "
@@ -212,11 +203,11 @@ def history_page(registry: Registry, query: Mapping[str, str] | None) -> dict[st
     if unknown:
         raise Refused(400, f"unknown query parameter {unknown[0]!r}; use limit and before")
     raw_limit = query.get("limit", str(DEFAULT_HISTORY_LIMIT))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_HISTORY_LIMIT:
+    if not _LIMIT.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= MAX_HISTORY_LIMIT:
         raise Refused(400, f"limit must be a whole number from 1 to {MAX_HISTORY_LIMIT}")
     limit = int(raw_limit)
     before = query.get("before")
-    if before is not None and not VERSION_PATTERN.match(before):
+    if before is not None and not VERSION_PATTERN.fullmatch(before):
         raise Refused(400, "before must be a version such as 000042 (the 'next' value of the previous page)")
     rounds = registry.history(limit=limit + 1, before=before)
     versions = []

@@ -10,6 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from autotraining import api
 from autotraining.dashboard import INDEX_FILE, StaticSite
 from autotraining.schema import load_schema
 from autotraining.settings import Settings
@@ -34,7 +35,9 @@ def requested_file(event: dict[str, Any]) -> str:
     return INDEX_FILE
 
 
+@api.answers_errors
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    api.require_method(event, "GET", "HEAD")
     site = site_for(Settings.from_env().schema_file)
     return site.respond(requested_file(event), query=event.get("queryStringParameters"),
                         headers=event.get("headers"))

@@ -9,8 +9,8 @@ import argparse
 import sys
 
 import worker  # noqa: F401  (sets TF_USE_LEGACY_KERAS before anything imports TensorFlow)
-from autotraining.cli import UsageError
 from autotraining.commands import worker as command
+from autotraining.errors import UsageError
 
 
 def main(argv: list[str] | None = None) -> int:

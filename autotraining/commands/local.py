@@ -11,6 +11,8 @@ import sys
 import threading
 from typing import Any
 
+from autotraining.errors import UsageError
+
 HELP = "run the whole stack locally against an embedded AWS emulator (moto)"
 
 
@@ -60,7 +62,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autotraining.cli import UsageError
     from autotraining.local.stack import EmbeddedStack, PortInUse
 
     if args.port and args.port == args.emulator_port:
