@@ -89,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"Emulator: {stack.emulator_url}", flush=True)
         print(f"Instance: {stack.settings.instance_id} (stopped until there is work); Ctrl-C to stop",
               file=sys.stderr, flush=True)
+        print("POST /records needs a SigV4 signature: AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
+              "(the CLI's upload signs with them)", file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             pass
         print("Stopping...", file=sys.stderr, flush=True)
