@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from autotraining.errors import UsageError
 
-COMMANDS = ("local", "worker", "generate", "upload", "predict", "status", "deploy")
+COMMANDS = ("local", "worker", "generate", "upload", "predict", "status", "deploy", "redrive")
 
 
 def build_parser() -> argparse.ArgumentParser:
