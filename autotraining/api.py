@@ -41,6 +41,7 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("OPTIONS", "/models/{version}/{file}", "model_proxy"),
     ("GET", "/", "page"),
     ("GET", "/static/{file}", "page"),
+    ("GET", "/openapi.json", "page"),
 )
 
 # Routes that change what the model learns: always authorized (IAM SigV4 by default, or JWT).
@@ -65,12 +66,15 @@ def header(event: Mapping[str, Any], name: str) -> str:
     return str(headers.get(name) or headers.get(name.title()) or "")
 
 
-def json_body(event: Mapping[str, Any]) -> Any:
-    """The parsed JSON body of a POST: 415 unless the content-type is JSON, 400 for a bad body."""
+def json_body(event: Mapping[str, Any], storable: bool = False) -> Any:
+    """The parsed JSON body of a POST: 415 unless the content-type is JSON, 400 for a bad body.
+
+    ``storable``: the body will be written to DynamoDB, so numbers it cannot store are a 400 too.
+    """
     media = header(event, "content-type").split(";")[0].strip().lower()
     if media not in JSON_TYPES and not media.endswith("+json"):
         raise UnsupportedMediaType(f"send the body as JSON with content-type: application/json (got {media[:80] or 'none'!r})")
-    return parse_json(body_text(event))
+    return parse_json(body_text(event), storable=storable)
 
 
 def require_method(event: Mapping[str, Any], *allowed: str) -> str:

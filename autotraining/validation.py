@@ -23,6 +23,9 @@ from autotraining.schema import CREATED_FIELD, ID_FIELD, LABEL_FIELD, Schema
 ID_PATTERN = re.compile(r"\A[A-Za-z0-9._:\-]{1,128}\Z", re.ASCII)
 MAX_DEPTH = 16  # arrays/objects inside each other; a valid body needs 3 ({"records": [{...}]})
 MAX_NUMBER_CHARS = 40  # digits, sign, point and exponent of one number: far past a double's precision
+# DynamoDB stores numbers of magnitude 1e-130 to 9.99e125 (or 0): anything else would fail the
+# write after validation passed, so parse_json refuses it with the body's other problems.
+MIN_MAGNITUDE, MAX_MAGNITUDE = 1e-130, 9.99e125
 MAX_CREATED_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, well inside DynamoDB's number range
 
 
@@ -49,6 +52,13 @@ def _parse_float(text: str) -> float:
     return value
 
 
+def _parse_storable_float(text: str) -> float:
+    value = _parse_float(text)
+    if value != 0 and not MIN_MAGNITUDE <= abs(value) <= MAX_MAGNITUDE:
+        raise _NumberRefused(f"{text} is outside the storable magnitudes {MIN_MAGNITUDE:g} to {MAX_MAGNITUDE:g} (or 0)")
+    return value
+
+
 def _depth_exceeds(value: Any, limit: int) -> bool:
     """Whether containers nest deeper than ``limit`` (iterative: a deep body cannot recurse here)."""
     stack = [(value, 1)]
@@ -61,12 +71,16 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
-def parse_json(body: str | bytes | None) -> Any:
-    """Parse a request body; raise ``InvalidInput`` for an empty, non-JSON, too deep or out-of-range body."""
+def parse_json(body: str | bytes | None, storable: bool = False) -> Any:
+    """Parse a request body; raise ``InvalidInput`` for an empty, non-JSON, too deep or out-of-range body.
+
+    ``storable``: also refuse numbers DynamoDB cannot store (bodies that are written: uploads).
+    """
     if body is None or (isinstance(body, (str, bytes)) and not body.strip()):
         raise InvalidInput([FieldError(None, None, "the request body is empty; send a JSON array")])
     try:
-        payload = json.loads(body, parse_constant=_refuse_constant, parse_int=_parse_int, parse_float=_parse_float)
+        payload = json.loads(body, parse_constant=_refuse_constant, parse_int=_parse_int,
+                             parse_float=_parse_storable_float if storable else _parse_float)
     except RecursionError:
         raise InvalidInput([FieldError(None, None, f"the body nests arrays/objects deeper than {MAX_DEPTH} levels")]) \
             from None
@@ -163,6 +177,8 @@ def validate_records(payload: Any, schema: Schema, max_rows: int = 1000, now_ms:
         if ID_FIELD in row and (not isinstance(rid, str) or not ID_PATTERN.fullmatch(rid)):
             errors.append(FieldError(i, ID_FIELD, "must be a string of 1-128 letters, digits or . _ : -"))
         created = row.get(CREATED_FIELD)
+        if isinstance(created, float) and created.is_integer():
+            created = int(created)  # 1.7e12 is a whole number too (JSON has one number type)
         if CREATED_FIELD in row and (isinstance(created, bool) or not isinstance(created, int)
                                      or not 0 <= created <= MAX_CREATED_MS):
             errors.append(FieldError(i, CREATED_FIELD, "must be a whole number of epoch milliseconds from 0 to "

@@ -21,7 +21,7 @@ def handle(event: dict[str, Any], aws: Aws, retry: RetryPolicy | None = None) ->
     """The handler with its AWS clients (and the settings they carry) and retry bound passed in."""
     api.require_method(event, "POST")
     settings = aws.settings
-    result = accept_records(aws, load_schema(settings.schema_file), api.json_body(event),
+    result = accept_records(aws, load_schema(settings.schema_file), api.json_body(event, storable=True),
                             settings.max_records_per_request, retry or RetryPolicy())
     return api.json_response(201, {"accepted": result.accepted, "ids": list(result.ids)})
 

@@ -278,6 +278,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, PROPFIND, ...) is routed like the rest: no route has it, so it
+        # gets API Gateway's JSON 404, not http.server's HTML 501.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
     def _read_body(self) -> bytes | None:
         limit = self.server.max_body_bytes
         if "chunked" in self.headers.get("transfer-encoding", "").lower():

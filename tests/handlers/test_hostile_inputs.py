@@ -187,3 +187,11 @@ def test_any_model_path_or_query_gets_an_answer_not_an_exception(aws: Aws, versi
                                                                  query: dict[str, str], method: str) -> None:
     _answer(aws, http_event(method, f"/models/{version}/{file}", path_parameters={"version": version, "file": file}))
     _answer(aws, http_event(method, "/models", query=query))
+
+
+@pytest.mark.parametrize("number", ["1.5e-292", "-2e-200", "1e300"])
+def test_numbers_dynamodb_cannot_store_are_refused_before_any_write(aws: Aws, number: str) -> None:
+    """Found by schemathesis: 1.56e-292 passed validation and DynamoDB's ValidationException became a 500."""
+    text = json.dumps([{**GOOD, "id": "tiny"}]).replace(f'"{SCHEMA.feature_names[0]}": ', f'"{SCHEMA.feature_names[0]}": {number}, "x": ', 1)
+    status, body = _answer(aws, _post("/records", text))
+    assert status == 400 and "storable" in body["message"]
