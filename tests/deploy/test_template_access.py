@@ -66,3 +66,17 @@ def test_http_functions_have_reserved_concurrency(template: dict[str, Any]) -> N
                  if r["Type"] == "AWS::Lambda::Function"}
     for module in {m for _, _, m in api.ROUTES}:
         assert "ReservedConcurrentExecutions" in functions[module], module
+
+
+def test_data_bucket_is_versioned_and_the_worker_may_not_delete_committed_objects(template: dict[str, Any]) -> None:
+    bucket = template["Resources"]["DataBucket"]["Properties"]
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    statements = template["Resources"]["WorkerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    denied = {(action, str(resource)) for st in statements if st["Effect"] == "Deny"
+              for action in st["Action"] for resource in st["Resource"]}
+    for prefix in ("models/*", "log/*"):
+        assert ("s3:DeleteObject", str({"Fn::Sub": "${DataBucket.Arn}/" + prefix})) in denied
+    assert any(action == "s3:DeleteObjectVersion" for action, _ in denied)
+    allowed_deletes = [r for st in statements if st["Effect"] == "Allow" and "s3:DeleteObject" in st["Action"]
+                       for r in st["Resource"]]
+    assert all("/models/" not in str(r) and "/log/" not in str(r) for r in allowed_deletes)
