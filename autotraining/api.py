@@ -23,6 +23,8 @@ from autotraining.validation import parse_json
 
 JSON_TYPES = ("application/json",)  # and any "+json" type, e.g. application/merge-patch+json
 
+# CORS only where a browser on another origin calls: the model files and their preflight, the
+# history, and POST /predict (TensorFlow.js pages elsewhere). Uploads and the page need none.
 CORS_HEADERS = {
     "access-control-allow-origin": "*",
     "access-control-allow-methods": "GET,POST,OPTIONS",
@@ -89,33 +91,44 @@ def method(event: Mapping[str, Any]) -> str:
     return str(event.get("requestContext", {}).get("http", {}).get("method", "GET")).upper()
 
 
-def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None,
+                  cors: bool = False) -> dict[str, Any]:
+    """A JSON answer; ``cors`` adds the CORS headers (only where a browser on another origin needs them)."""
     return {
         "statusCode": status,
-        "headers": {"content-type": "application/json", **CORS_HEADERS, **(headers or {})},
+        "headers": {"content-type": "application/json", **(CORS_HEADERS if cors else {}), **(headers or {})},
         "body": json.dumps(payload, separators=(",", ":")),
         "isBase64Encoded": False,
     }
 
 
 def error_response(status: int, message: str, errors: list[FieldError] | None = None) -> dict[str, Any]:
+    """The gateway's own errors (no route, too large, not authorized): no CORS, like API Gateway's."""
     payload: dict[str, Any] = {"message": message}
     if errors is not None:
         payload["errors"] = [e.to_dict() for e in errors]
     return json_response(status, payload)
 
 
-def error_response_for(exc: ApiError) -> dict[str, Any]:
+def error_response_for(exc: ApiError, cors: bool = False) -> dict[str, Any]:
     """The response an ``ApiError`` stands for: its status, its headers, its JSON body."""
-    return json_response(exc.status, exc.body(), headers=exc.headers)
+    return json_response(exc.status, exc.body(), headers=exc.headers, cors=cors)
 
 
-def answers_errors(handle: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-    """Wrap an HTTP handler so an ``ApiError`` it raises is answered with its response (the one adapter)."""
-    @functools.wraps(handle)
-    def wrapper(*args: Any, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return handle(*args, **kwargs)
-        except ApiError as exc:
-            return error_response_for(exc)
-    return wrapper
+Handle = Callable[..., dict[str, Any]]
+
+
+def answers_errors(handle: Handle | None = None, *, cors: bool = False) -> Any:
+    """Wrap an HTTP handler so an ``ApiError`` it raises is answered with its response (the one adapter).
+
+    ``@answers_errors`` or ``@answers_errors(cors=True)`` (errors a browser script must read, too).
+    """
+    def wrap(inner: Handle) -> Handle:
+        @functools.wraps(inner)
+        def wrapper(*args: Any, **kwargs: Any) -> dict[str, Any]:
+            try:
+                return inner(*args, **kwargs)
+            except ApiError as exc:
+                return error_response_for(exc, cors=cors)
+        return wrapper
+    return wrap(handle) if handle is not None else wrap

@@ -25,13 +25,13 @@ from autotraining.serving import ModelCache, predict_rows, read_rows  # noqa: E4
 from autotraining.settings import Settings  # noqa: E402
 
 
-@api.answers_errors
+@api.answers_errors(cors=True)
 def handle(event: dict[str, Any], aws: Aws, cache: ModelCache) -> dict[str, Any]:
     """The handler with its AWS clients and model cache passed in."""
     api.require_method(event, "POST")
     schema = load_schema(aws.settings.schema_file)
     rows = read_rows(api.json_body(event), schema)
-    return api.json_response(200, predict_rows(rows, schema, cache.get()))
+    return api.json_response(200, predict_rows(rows, schema, cache.get()), cors=True)
 
 
 @functools.lru_cache(maxsize=4)

@@ -17,7 +17,7 @@ from autotraining.serving import LATEST, ModelProxy, history_page
 from autotraining.settings import Settings
 
 
-@api.answers_errors
+@api.answers_errors(cors=True)
 def handle(event: dict[str, Any], aws: Aws, proxy: ModelProxy) -> dict[str, Any]:
     """The handler with its AWS clients and proxy rules passed in."""
     params = event.get("pathParameters") or {}
@@ -26,12 +26,12 @@ def handle(event: dict[str, Any], aws: Aws, proxy: ModelProxy) -> dict[str, Any]
     if "version" not in params and "file" not in params:
         registry = Registry(aws.dynamodb, aws.settings.models_table)
         return api.json_response(200, history_page(registry, event.get("queryStringParameters")),
-                                 headers={"cache-control": "no-store"})
+                                 headers={"cache-control": "no-store"}, cors=True)
     where = proxy.locate(str(event.get("rawPath", "")), params.get("version"), params.get("file"))
     # `latest` moves, so its redirect must not be cached; a version's files never change.
     cache = "no-store" if params.get("version") == LATEST else f"max-age={max(0, int(proxy.presign_seconds) - 30)}"
     return api.json_response(302, {"location": where.url, "version": where.version},
-                             headers={"location": where.url, "cache-control": cache})
+                             headers={"location": where.url, "cache-control": cache}, cors=True)
 
 
 @functools.lru_cache(maxsize=4)

@@ -195,3 +195,12 @@ def test_numbers_dynamodb_cannot_store_are_refused_before_any_write(aws: Aws, nu
     text = json.dumps([{**GOOD, "id": "tiny"}]).replace(f'"{SCHEMA.feature_names[0]}": ', f'"{SCHEMA.feature_names[0]}": {number}, "x": ', 1)
     status, body = _answer(aws, _post("/records", text))
     assert status == 400 and "storable" in body["message"]
+
+
+def test_cors_headers_only_where_a_browser_on_another_origin_needs_them(aws: Aws) -> None:
+    upload_answer = _call(aws, _post("/records", json.dumps([{**GOOD, "id": "cors"}])))
+    assert upload_answer["statusCode"] == 201 and "access-control-allow-origin" not in upload_answer["headers"]
+    refused_upload = _call(aws, _post("/records", "[]"))
+    assert "access-control-allow-origin" not in refused_upload["headers"]
+    for event in (_post("/predict", json.dumps([GOOD])), _post("/predict", "[]"), http_event("GET", "/models")):
+        assert _call(aws, event)["headers"]["access-control-allow-origin"] == "*"
