@@ -155,3 +155,18 @@ def test_a_truncated_model_json_published_after_a_good_one_leaves_predict_answer
     for _ in range(3):
         status, answer = _send(stack, "POST", "/predict", rows)
         assert status == 200 and answer["version"] == good.version
+
+
+def test_a_request_signed_by_curl_is_accepted_so_the_check_is_not_botocore_against_itself(
+        stack: EmbeddedStack) -> None:
+    import shutil
+    import subprocess
+
+    body = json.dumps(_records(2, "curl-signed-"))
+    base = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", f"{stack.api_url}/records",
+            "-H", "content-type: application/json", "-d", body, "--aws-sigv4", "aws:amz:us-east-1:execute-api"]
+    assert shutil.which("curl")
+    signed = subprocess.run([*base, "--user", "testing:testing"], capture_output=True, text=True, timeout=30)
+    assert signed.stdout == "201" and _stored(stack, "curl-signed-00000001")
+    wrong = subprocess.run([*base, "--user", "testing:other"], capture_output=True, text=True, timeout=30)
+    assert wrong.stdout == "403"
