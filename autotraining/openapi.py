@@ -51,6 +51,16 @@ def _feature_schema(kind: str, low: float, high: float, stored: bool) -> dict[st
     return out
 
 
+def _array_or_wrapped(key: str, item: str) -> dict[str, Any]:
+    """A non-empty JSON array of ``item``, or an object with only ``key`` holding one (as validation takes it).
+
+    No maxItems: more rows than the limit is answered 413 (a size, not a shape, problem).
+    """
+    array = {"type": "array", "minItems": 1, "items": {"$ref": REF + item}}
+    return {"oneOf": [array, {"type": "object", "additionalProperties": False, "required": [key],
+                              "properties": {key: array}}]}
+
+
 def _components(schema: Schema) -> dict[str, Any]:
     def features(stored: bool) -> dict[str, Any]:
         return {f.name: _feature_schema(f.type, f.min, f.max, stored) if f.type in ("number", "integer") else {}
@@ -73,20 +83,11 @@ def _components(schema: Schema) -> dict[str, Any]:
             "index": {"type": ["integer", "null"]}, "field": {"type": ["string", "null"]},
             "message": {"type": "string"}}},
         "Record": record,
-        # No maxItems: more rows than the limit is answered 413 (a size, not a shape, problem).
-        "Records": {"oneOf": [
-            {"type": "array", "minItems": 1, "items": {"$ref": REF + "Record"}},
-            {"type": "object", "additionalProperties": False, "required": ["records"], "properties": {
-                "records": {"type": "array", "minItems": 1,
-                            "items": {"$ref": REF + "Record"}}}}]},
+        "Records": _array_or_wrapped("records", "Record"),
         "Accepted": {"type": "object", "required": ["accepted", "ids"], "properties": {
             "accepted": {"type": "integer"}, "ids": {"type": "array", "items": {"type": "string"}}}},
         "Row": row,
-        "Rows": {"oneOf": [
-            {"type": "array", "minItems": 1, "items": {"$ref": REF + "Row"}},
-            {"type": "object", "additionalProperties": False, "required": ["rows"], "properties": {
-                "rows": {"type": "array", "minItems": 1,
-                         "items": {"$ref": REF + "Row"}}}}]},
+        "Rows": _array_or_wrapped("rows", "Row"),
         "Predictions": {"type": "object", "required": ["version", "predictions"], "properties": {
             "version": {"type": "string"},
             "predictions": {"type": "array", "items": {"type": "object", "required": ["label", "probabilities"],
