@@ -102,14 +102,6 @@ def json_response(status: int, payload: Any, headers: Mapping[str, str] | None =
     }
 
 
-def error_response(status: int, message: str, errors: list[FieldError] | None = None) -> dict[str, Any]:
-    """The gateway's own errors (no route, too large, not authorized): no CORS, like API Gateway's."""
-    payload: dict[str, Any] = {"message": message}
-    if errors is not None:
-        payload["errors"] = [e.to_dict() for e in errors]
-    return json_response(status, payload)
-
-
 def error_response_for(exc: ApiError, cors: bool = False) -> dict[str, Any]:
     """The response an ``ApiError`` stands for: its status, its headers, its JSON body."""
     return json_response(exc.status, exc.body(), headers=exc.headers, cors=cors)

@@ -38,6 +38,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from autotraining import api
 from autotraining.api import ROUTES
+from autotraining.errors import ApiError
 from autotraining.local.authorizers import OPEN, AccessPolicy, Denied, IncomingRequest
 from autotraining.local.context import LambdaContext
 from autotraining.logs import get_logger
@@ -182,7 +183,7 @@ def to_http(result: Any) -> HttpResponse:
 
 def json_error(status: int, message: str) -> HttpResponse:
     """The gateway's own errors (no route, too large, not authorized) in the handlers' error shape."""
-    return to_http(api.error_response(status, message))
+    return to_http(api.error_response_for(ApiError(message, status)))
 
 
 def import_handler(module: str) -> Handler:
