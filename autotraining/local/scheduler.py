@@ -21,6 +21,7 @@ from autotraining.aws import Aws
 from autotraining.generator import generate
 from autotraining.invoke import invoke_async
 from autotraining.local.background import BackgroundLoop
+from autotraining.local.context import LambdaContext
 from autotraining.logs import get_logger
 from autotraining.schema import load_schema
 
@@ -52,7 +53,8 @@ def post_generated(api_url: str, n: int, seed: int, id_prefix: str, schema_file:
     records = [r.to_log_dict(schema) for r in generate(schema, n, seed=seed, id_prefix=id_prefix)]
     req = urllib.request.Request(f"{api_url.rstrip('/')}/records", data=json.dumps(records).encode("utf-8"),
                                  headers={"content-type": "application/json"}, method="POST")
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
+    # urlopen on the embedded gateway URL (http://127.0.0.1), never a user-chosen scheme
+    with urllib.request.urlopen(req, timeout=timeout) as resp:  # nosec B310
         return int(json.loads(resp.read()).get("accepted", 0))
 
 
@@ -109,8 +111,6 @@ class Scheduler(BackgroundLoop):
                     raise
                 module = None
             if module is not None:
-                from autotraining.local.gateway import LambdaContext
-
                 module.handler(scheduled_event("autotraining-generate-schedule", settings.region),
                                LambdaContext("autotraining-generator"))
                 log.info("scheduler.generated", via="handlers.generator")
