@@ -5,12 +5,16 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 BROWSER_STAMP := $(VENV)/.browser
+# checkov pins packages that conflict with ours: it lives in its own venv.
+CHECKOV_VENV := .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+SYSTEMD_ANALYZE := /usr/bin/systemd-analyze
 TFJS_VENDORED := handlers/static/tf.min.js
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install demo test test-fast lint clean
 
-install: $(STAMP) $(NODE_STAMP) $(TFJS_VENDORED) $(BROWSER_STAMP)
+install: $(STAMP) $(NODE_STAMP) $(TFJS_VENDORED) $(BROWSER_STAMP) $(CHECKOV) $(SYSTEMD_ANALYZE)
 
 $(STAMP): setup.cfg constraints.txt pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +36,15 @@ $(BROWSER_STAMP):
 	test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-liberation; }
 	touch $@
 
+$(CHECKOV):
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==3.3.30
+
+# systemd-analyze checks the worker's unit (tests/deploy/test_boot_tools.py); Debian's systemd
+# package provides it. apt runs only when it is missing.
+$(SYSTEMD_ANALYZE):
+	test -x $@ || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends systemd; }
+
 demo: install
 	$(VENV)/bin/autotraining local --generate
 
@@ -45,6 +58,8 @@ test-fast: install
 lint: install
 	$(VENV)/bin/ruff check autotraining handlers worker scripts tests
 	$(VENV)/bin/mypy autotraining handlers worker scripts
+	$(VENV)/bin/bandit -q -c bandit.yaml -r autotraining handlers worker scripts
+	$(CHECKOV) --config-file deploy/checkov.yaml -f deploy/cloudformation/template.yaml
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache

@@ -14,8 +14,9 @@ MODELS_PREFIX = "models/"
 MODEL_JSON = "model.json"
 METADATA_JSON = "metadata.json"
 KERAS_FILE = "model.h5"
-SHARD_PATTERN = re.compile(r"^group\d{1,3}-shard\d{1,3}of\d{1,3}\.bin$")
-VERSION_PATTERN = re.compile(r"^\d{6}$")
+# \A..\Z and ASCII: whole-string matches even through .match, no Unicode digits, no trailing newline.
+SHARD_PATTERN = re.compile(r"\Agroup[0-9]{1,3}-shard[0-9]{1,3}of[0-9]{1,3}\.bin\Z", re.ASCII)
+VERSION_PATTERN = re.compile(r"\A[0-9]{6}\Z", re.ASCII)
 
 
 def model_key(version: str, filename: str) -> str:

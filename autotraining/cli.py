@@ -12,12 +12,9 @@ import sys
 from collections.abc import Sequence
 
 from autotraining import __version__
+from autotraining.errors import UsageError
 
-COMMANDS = ("local", "worker", "generate", "upload", "predict", "status", "deploy")
-
-
-class UsageError(Exception):
-    """A problem the user can fix; printed as ``autotraining <cmd>: error: <message>``."""
+COMMANDS = ("local", "worker", "generate", "upload", "predict", "status", "deploy", "redrive")
 
 
 def build_parser() -> argparse.ArgumentParser:

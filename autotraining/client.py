@@ -3,15 +3,29 @@
 ``ApiClient`` turns every failure into ``ApiError`` with a one-line message (the API's own
 message for 4xx/5xx, the reason for an unreachable host) and says whether it is worth retrying
 (``transient``), so commands print it without a traceback and retry only what may succeed.
+
+Every request is signed with SigV4 (``autotraining.signing``) using the user's AWS credential
+chain, as the stack's IAM authorizer requires for ``POST /records`` (and for reads when the stack
+makes them authorized); the region comes from an ``execute-api`` host name, else the user's
+configuration. A client given a ``token`` sends it as a JWT bearer instead. With no credentials
+at all the request goes unsigned, and a 403 says how to fix that.
 """
 from __future__ import annotations
 
 import http.client
 import json
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
+
+from botocore.credentials import Credentials
+
+from autotraining.signing import sign_headers, user_credentials, user_region
+
+_EXECUTE_API_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?::\d+)?$")
+_USER_CHAIN: Any = object()  # sentinel: resolve the user's credential chain
 
 
 class ApiError(RuntimeError):
@@ -30,18 +44,33 @@ class ApiError(RuntimeError):
 
 
 class ApiClient:
-    def __init__(self, base_url: str, timeout: float = 60.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 60.0, credentials: Credentials | None = _USER_CHAIN,
+                 region: str | None = None, token: str | None = None) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ApiError(f"the API URL must start with http:// or https://, got {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.token = token
+        self.credentials = user_credentials() if credentials is _USER_CHAIN else credentials
+        host = _EXECUTE_API_HOST.match(urllib.parse.urlsplit(self.base_url).netloc)
+        self.region = region or (host["region"] if host else user_region())
+
+    def _auth_headers(self, method: str, url: str, data: bytes, headers: dict[str, str]) -> dict[str, str]:
+        if self.token:
+            return {"authorization": f"Bearer {self.token}"}
+        if self.credentials is None:
+            return {}
+        return sign_headers(method, url, data, self.credentials, self.region, headers)
 
     def _request(self, method: str, path: str, payload: Any = None) -> Any:
         data = None if payload is None else json.dumps(payload).encode("utf-8")
-        req = urllib.request.Request(self.base_url + path, data=data, method=method,
-                                     headers={"content-type": "application/json", "accept": "application/json"})
+        url = self.base_url + path
+        headers = {"content-type": "application/json", "accept": "application/json"}
+        headers.update(self._auth_headers(method, url, data or b"", headers))
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            # urlopen on the base URL, checked to be http(s) in __init__: never a file: or custom scheme
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # nosec B310
                 return json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as exc:
             raw = exc.read()
@@ -50,6 +79,8 @@ class ApiClient:
             except ValueError:
                 body = None
             message = body.get("message") if isinstance(body, dict) else None
+            if exc.code in (401, 403) and not self.token and self.credentials is None:
+                message = f"{message or 'Forbidden'} (no AWS credentials found to sign with; configure them as for the AWS CLI)"
             raise ApiError(f"HTTP {exc.code} from {method} {path}: {message or raw[:200].decode(errors='replace')}",
                            exc.code, body) from None
         except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as exc:

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from tenacity import RetryError
 
 from autotraining.aws import Aws, Backoff
+from autotraining.errors import IngestUnavailable
 from autotraining.logs import get_logger
 from autotraining.records import Record
 from autotraining.schema import ID_FIELD, Schema
@@ -34,10 +35,6 @@ WRITE_THREADS = 2
 # DynamoDB errors that mean "try again later", not "this request is wrong".
 TRANSIENT_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException",
                              "RequestLimitExceeded", "InternalServerError", "ServiceUnavailable"})
-
-
-class IngestUnavailable(RuntimeError):
-    """The table did not take the records within the retry bound; the client should retry (HTTP 503)."""
 
 
 @dataclass(frozen=True)

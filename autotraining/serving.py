@@ -2,6 +2,9 @@
 
 - ``ModelCache`` keeps the serving ``Predictor`` in memory and asks the registry whether
   ``latest`` moved at most every ``settings.model_cache_seconds``; a move loads the new version.
+  Any failure to load it (missing, truncated or corrupt files, an S3 fault) keeps the last good
+  model serving and logs one ``model.load_failed`` error per bad version (retried each check,
+  so a repaired upload is picked up).
 - ``ModelProxy.locate`` decides which S3 object a ``GET /models/{version}/{file}`` may fetch:
   only a servable file (``artifacts.is_servable_file``) of a published version; ``latest``
   resolves to ``latest.model_version``. Every refusal (``..``, percent-encoded slashes or dots,
@@ -20,12 +23,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from autotraining.artifacts import VERSION_PATTERN, is_servable_file, model_key
 from autotraining.aws import Aws
+from autotraining.errors import NoModel, Refused
 from autotraining.logs import get_logger
-from autotraining.predictor import Predictor, UnsupportedModel
+from autotraining.predictor import Predictor
 from autotraining.registry import STATUS_PUBLISHED, STATUS_REJECTED, Registry
 from autotraining.schema import Schema, Value
 from autotraining.validation import validate_rows
@@ -38,19 +40,9 @@ DEFAULT_HISTORY_LIMIT = 20
 MAX_HISTORY_LIMIT = 100
 # Percent-encoded '.', '/', '\' and '%' itself (double encoding): never legitimate in a model path.
 _ENCODED_TRAVERSAL = re.compile(r"%(2e|2f|5c|25)", re.IGNORECASE)
-_SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
-
-
-class NoModel(LookupError):
-    """No model has been published yet (the infer handler answers 503)."""
-
-
-class Refused(ValueError):
-    """A request the serving rules refuse; ``status`` is the HTTP status to answer."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+# ASCII only and matched whole: str.isdigit and \d accept '²' or '٣', and '$' accepts a trailing newline.
+_SAFE_SEGMENT = re.compile(r"[A-Za-z0-9._-]{1,128}", re.ASCII)
+_LIMIT = re.compile(r"[0-9]{1,4}", re.ASCII)
 
 
 class ModelCache:
@@ -66,6 +58,7 @@ class ModelCache:
         self._checked_at: float | None = None
         self._lock = threading.Lock()
         self._unavailable = ""  # why the newest version could not be loaded (cleared by a successful load)
+        self._failed: set[str] = set()  # versions whose load failure was already logged as an error
         self.loads = 0  # how many versions this container has loaded (logged, asserted in tests)
 
     @classmethod
@@ -96,13 +89,18 @@ class ModelCache:
         started = time.perf_counter()
         try:
             predictor = self.load(version)
-        except (ClientError, UnsupportedModel) as exc:
+        except Exception as exc:  # noqa: BLE001 - any bad artifact or fault must not take serving down
             # The worker commits a round before it copies the files to models/<version>/ (and repairs
-            # a crash in between at its next start): keep serving the previous model meanwhile.
-            log.warning("model.load_failed", version=version, serving=self._predictor and self._predictor.version,
-                        error=str(exc))
-            self._unavailable = f"model {version} is not available yet ({exc}); retry in a few seconds"
+            # a crash in between at its next start), and a published file may be corrupt: keep serving
+            # the previous model meanwhile, and say so once per version, not once per check.
+            serving = self._predictor.version if self._predictor else None
+            if version not in self._failed:
+                self._failed.add(version)
+                log.error("model.load_failed", version=version, serving=serving, error=f"{type(exc).__name__}: {exc}"[:500])
+            self._unavailable = (f"model {version} is not available yet ({type(exc).__name__}); "
+                                 "retry in a few seconds")
             return
+        self._failed.discard(version)
         self._predictor, self._unavailable = predictor, ""
         self.loads += 1
         log.info("model.loaded", version=version, ms=round((time.perf_counter() - started) * 1000, 1))
@@ -153,9 +151,9 @@ def check_model_path(raw_path: str, version: str | None, filename: str | None) -
         raise Refused(400, "'..' is not allowed in model paths")
     if raw and parts[-2:] != [version, filename]:
         raise Refused(400, "the path does not match /models/{version}/{file}")
-    if not _SAFE_SEGMENT.match(version) or not _SAFE_SEGMENT.match(filename):
+    if not _SAFE_SEGMENT.fullmatch(version) or not _SAFE_SEGMENT.fullmatch(filename):
         raise Refused(400, "model paths may only contain letters, digits, '.', '_' and '-'")
-    if version != LATEST and not VERSION_PATTERN.match(version):
+    if version != LATEST and not VERSION_PATTERN.fullmatch(version):
         raise Refused(404, f"unknown model version {version!r}; use 'latest' or a version from GET /models")
     if not is_servable_file(filename):
         raise Refused(404, f"{filename!r} is not a file of a published model "
@@ -204,11 +202,11 @@ def history_page(registry: Registry, query: Mapping[str, str] | None) -> dict[st
     if unknown:
         raise Refused(400, f"unknown query parameter {unknown[0]!r}; use limit and before")
     raw_limit = query.get("limit", str(DEFAULT_HISTORY_LIMIT))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_HISTORY_LIMIT:
+    if not _LIMIT.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= MAX_HISTORY_LIMIT:
         raise Refused(400, f"limit must be a whole number from 1 to {MAX_HISTORY_LIMIT}")
     limit = int(raw_limit)
     before = query.get("before")
-    if before is not None and not VERSION_PATTERN.match(before):
+    if before is not None and not VERSION_PATTERN.fullmatch(before):
         raise Refused(400, "before must be a version such as 000042 (the 'next' value of the previous page)")
     rounds = registry.history(limit=limit + 1, before=before)
     versions = []

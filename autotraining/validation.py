@@ -3,7 +3,10 @@
 ``validate_records`` (uploads: label required) and ``validate_rows`` (predictions: features
 only) check a parsed JSON payload and either return clean values or raise ``InvalidInput``
 carrying ``[{"index", "field", "message"}, ...]``; nothing is half-accepted. ``parse_json``
-refuses non-JSON and the non-standard constants NaN and Infinity.
+refuses non-JSON, the non-standard constants NaN and Infinity, numbers of more than
+``MAX_NUMBER_CHARS`` characters or beyond a double's range, and nesting deeper than ``MAX_DEPTH``,
+so no body reaches code that would overflow or recurse on it. Ids are ASCII and matched whole
+(no trailing newline slips through ``$``), ``created`` lies between 0 and ``MAX_CREATED_MS``.
 """
 from __future__ import annotations
 
@@ -11,58 +14,83 @@ import json
 import math
 import re
 import time
-from dataclasses import dataclass
 from typing import Any
 
+from autotraining.errors import FieldError, InvalidInput
 from autotraining.records import Record, new_record_id
 from autotraining.schema import CREATED_FIELD, ID_FIELD, LABEL_FIELD, Feature, Schema, Value
 
-ID_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-
-
-@dataclass(frozen=True)
-class FieldError:
-    index: int | None  # row index in the request; None for the body as a whole
-    field: str | None
-    message: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "field": self.field, "message": self.message}
-
-
-class InvalidInput(ValueError):
-    """The request cannot be accepted. ``status`` is 400, or 413 when it is too large."""
-
-    def __init__(self, errors: list[FieldError], status: int = 400) -> None:
-        self.errors = errors
-        self.status = status
-        super().__init__("; ".join(_describe(e) for e in errors[:5]))
-
-    def to_body(self) -> dict[str, Any]:
-        return {"message": str(self), "errors": [e.to_dict() for e in self.errors]}
-
-
-def _describe(e: FieldError) -> str:
-    where = []
-    if e.index is not None:
-        where.append(f"row {e.index}")
-    if e.field is not None:
-        where.append(f"field {e.field!r}")
-    return (", ".join(where) + ": " if where else "") + e.message
+ID_PATTERN = re.compile(r"\A[A-Za-z0-9._:\-]{1,128}\Z", re.ASCII)
+MAX_DEPTH = 16  # arrays/objects inside each other; a valid body needs 3 ({"records": [{...}]})
+MAX_NUMBER_CHARS = 40  # digits, sign, point and exponent of one number: far past a double's precision
+# DynamoDB stores numbers of magnitude 1e-130 to 9.99e125 (or 0): anything else would fail the
+# write after validation passed, so parse_json refuses it with the body's other problems.
+MIN_MAGNITUDE, MAX_MAGNITUDE = 1e-130, 9.99e125
+MAX_CREATED_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, well inside DynamoDB's number range
 
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in JSON")
 
 
-def parse_json(body: str | bytes | None) -> Any:
-    """Parse a request body; raise ``InvalidInput`` for an empty body, non-JSON, NaN or Infinity."""
+class _NumberRefused(ValueError):
+    """A JSON number too long or beyond a double's range."""
+
+
+def _parse_int(text: str) -> int:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise _NumberRefused(f"a number has {len(text)} characters; at most {MAX_NUMBER_CHARS} are allowed")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise _NumberRefused(f"a number has {len(text)} characters; at most {MAX_NUMBER_CHARS} are allowed")
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NumberRefused(f"{text[:MAX_NUMBER_CHARS]} is beyond the range of a double")
+    return value
+
+
+def _parse_storable_float(text: str) -> float:
+    value = _parse_float(text)
+    if value != 0 and not MIN_MAGNITUDE <= abs(value) <= MAX_MAGNITUDE:
+        raise _NumberRefused(f"{text} is outside the storable magnitudes {MIN_MAGNITUDE:g} to {MAX_MAGNITUDE:g} (or 0)")
+    return value
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether containers nest deeper than ``limit`` (iterative: a deep body cannot recurse here)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
+def parse_json(body: str | bytes | None, storable: bool = False) -> Any:
+    """Parse a request body; raise ``InvalidInput`` for an empty, non-JSON, too deep or out-of-range body.
+
+    ``storable``: also refuse numbers DynamoDB cannot store (bodies that are written: uploads).
+    """
     if body is None or (isinstance(body, (str, bytes)) and not body.strip()):
         raise InvalidInput([FieldError(None, None, "the request body is empty; send a JSON array")])
     try:
-        return json.loads(body, parse_constant=_refuse_constant)
+        payload = json.loads(body, parse_constant=_refuse_constant, parse_int=_parse_int,
+                             parse_float=_parse_storable_float if storable else _parse_float)
+    except RecursionError:
+        raise InvalidInput([FieldError(None, None, f"the body nests arrays/objects deeper than {MAX_DEPTH} levels")]) \
+            from None
+    except _NumberRefused as exc:
+        raise InvalidInput([FieldError(None, None, f"the body is refused: {exc}")]) from None
     except ValueError as exc:
-        raise InvalidInput([FieldError(None, None, f"the body is not valid JSON: {exc}")]) from None
+        raise InvalidInput([FieldError(None, None, f"the body is not valid JSON: {str(exc)[:200]}")]) from None
+    if _depth_exceeds(payload, MAX_DEPTH):
+        raise InvalidInput([FieldError(None, None, f"the body nests arrays/objects deeper than {MAX_DEPTH} levels")])
+    return payload
 
 
 def _rows(payload: Any, container_key: str, max_rows: int) -> list[Any]:
@@ -167,11 +195,15 @@ def validate_records(payload: Any, schema: Schema, max_rows: int = 1000, now_ms:
             errors.append(FieldError(i, LABEL_FIELD, f"{label!r} is not a known label; one of "
                                      + ", ".join(schema.labels)))
         rid = row.get(ID_FIELD)
-        if ID_FIELD in row and (not isinstance(rid, str) or not ID_PATTERN.match(rid)):
+        if ID_FIELD in row and (not isinstance(rid, str) or not ID_PATTERN.fullmatch(rid)):
             errors.append(FieldError(i, ID_FIELD, "must be a string of 1-128 letters, digits or . _ : -"))
         created = row.get(CREATED_FIELD)
-        if CREATED_FIELD in row and (isinstance(created, bool) or not isinstance(created, int) or created < 0):
-            errors.append(FieldError(i, CREATED_FIELD, "must be a non-negative whole number (epoch milliseconds)"))
+        if isinstance(created, float) and created.is_integer():
+            created = int(created)  # 1.7e12 is a whole number too (JSON has one number type)
+        if CREATED_FIELD in row and (isinstance(created, bool) or not isinstance(created, int)
+                                     or not 0 <= created <= MAX_CREATED_MS):
+            errors.append(FieldError(i, CREATED_FIELD, "must be a whole number of epoch milliseconds from 0 to "
+                                                       f"{MAX_CREATED_MS} (year 9999)"))
         if len(errors) == before:
             out.append(Record(id=rid if isinstance(rid, str) else new_record_id(), features=features,
                               label=str(label), created=int(created) if created is not None else now))

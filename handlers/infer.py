@@ -1,7 +1,7 @@
 """``POST /predict``: feature rows in, per row the label and every label's probability out (numpy, no TensorFlow).
 
 Body: a JSON array of feature objects or ``{"rows": [...]}``, validated like uploads (labels not
-needed; same ``{"message", "errors": [{"index", "field", "message"}]}`` on 400/413). Answer:
+needed; same ``{"message", "errors": [...], "error_count"}`` on 400/413; 415 for a non-JSON body). Answer:
 ``{"version": v, "predictions": [{"label": l, "probabilities": {label: p}}]}``; 503 before the first
 model is published. The model is cached per container (``autotraining.serving.ModelCache``).
 """
@@ -21,24 +21,17 @@ from autotraining import api  # noqa: E402
 from autotraining.aws import Aws  # noqa: E402
 from autotraining.aws import shared as aws_for  # noqa: E402
 from autotraining.schema import load_schema  # noqa: E402
-from autotraining.serving import ModelCache, NoModel, predict_rows, read_rows  # noqa: E402
+from autotraining.serving import ModelCache, predict_rows, read_rows  # noqa: E402
 from autotraining.settings import Settings  # noqa: E402
-from autotraining.validation import InvalidInput, parse_json  # noqa: E402
 
 
+@api.answers_errors(cors=True)
 def handle(event: dict[str, Any], aws: Aws, cache: ModelCache) -> dict[str, Any]:
     """The handler with its AWS clients and model cache passed in."""
-    if api.method(event) != "POST":
-        return api.json_response(405, {"message": "use POST with a JSON array of feature objects"},
-                                 headers={"allow": "POST"})
+    api.require_method(event, "POST")
     schema = load_schema(aws.settings.schema_file)
-    try:
-        rows = read_rows(parse_json(api.body_text(event)), schema)
-        return api.json_response(200, predict_rows(rows, schema, cache.get()))
-    except InvalidInput as exc:
-        return api.invalid_response(exc)
-    except NoModel as exc:
-        return api.json_response(503, {"message": str(exc)}, headers={"retry-after": "30"})
+    rows = read_rows(api.json_body(event), schema)
+    return api.json_response(200, predict_rows(rows, schema, cache.get()), cors=True)
 
 
 @functools.lru_cache(maxsize=4)

@@ -13,29 +13,25 @@ from autotraining import api
 from autotraining.aws import Aws
 from autotraining.aws import shared as aws_for
 from autotraining.registry import Registry
-from autotraining.serving import LATEST, ModelProxy, Refused, history_page
+from autotraining.serving import LATEST, ModelProxy, history_page
 from autotraining.settings import Settings
 
 
+@api.answers_errors(cors=True)
 def handle(event: dict[str, Any], aws: Aws, proxy: ModelProxy) -> dict[str, Any]:
     """The handler with its AWS clients and proxy rules passed in."""
-    method, params = api.method(event), event.get("pathParameters") or {}
-    if method == "OPTIONS":
+    params = event.get("pathParameters") or {}
+    if api.require_method(event, "GET", "OPTIONS") == "OPTIONS":
         return {"statusCode": 204, "headers": dict(api.CORS_HEADERS), "body": "", "isBase64Encoded": False}
-    if method != "GET":
-        return api.json_response(405, {"message": "use GET"}, headers={"allow": "GET,OPTIONS"})
-    try:
-        if "version" not in params and "file" not in params:
-            registry = Registry(aws.dynamodb, aws.settings.models_table)
-            return api.json_response(200, history_page(registry, event.get("queryStringParameters")),
-                                     headers={"cache-control": "no-store"})
-        where = proxy.locate(str(event.get("rawPath", "")), params.get("version"), params.get("file"))
-    except Refused as exc:
-        return api.json_response(exc.status, {"message": str(exc)})
+    if "version" not in params and "file" not in params:
+        registry = Registry(aws.dynamodb, aws.settings.models_table)
+        return api.json_response(200, history_page(registry, event.get("queryStringParameters")),
+                                 headers={"cache-control": "no-store"}, cors=True)
+    where = proxy.locate(str(event.get("rawPath", "")), params.get("version"), params.get("file"))
     # `latest` moves, so its redirect must not be cached; a version's files never change.
     cache = "no-store" if params.get("version") == LATEST else f"max-age={max(0, int(proxy.presign_seconds) - 30)}"
     return api.json_response(302, {"location": where.url, "version": where.version},
-                             headers={"location": where.url, "cache-control": cache})
+                             headers={"location": where.url, "cache-control": cache}, cors=True)
 
 
 @functools.lru_cache(maxsize=4)

@@ -35,7 +35,9 @@ import numpy as np  # noqa: E402
 from bench_infer import tfjs_predict  # noqa: E402
 
 from autotraining.generator import generate, generate_features  # noqa: E402
+from autotraining.local.stack import stack_credentials  # noqa: E402
 from autotraining.schema import load_schema  # noqa: E402
+from autotraining.signing import signed_request  # noqa: E402
 
 BAD_PATHS = ("/models/latest/../../state", "/models/latest/%2e%2e/%2e%2e/records", "/models/latest/..%2f..%2fx",
              "/models/does-not-exist/model.json", "/models/latest/not-a-model-file.txt",
@@ -50,10 +52,13 @@ def free_port() -> int:
 
 def request(url: str, payload: Any = None, method: str | None = None, timeout: float = 60) -> tuple[int, Any]:
     data = None if payload is None else json.dumps(payload).encode()
-    req = urllib.request.Request(url, data=data, method=method or ("POST" if data else "GET"),
-                                 headers={"content-type": "application/json"})
+    # The stack runs in another process: sign with its credentials, whatever this shell's are.
+    req = signed_request(url, data=data, method=method or ("POST" if data else "GET"),
+                         headers={"content-type": "application/json"}, credentials=stack_credentials(),
+                         region="us-east-1")
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        # urlopen on URLs of the stack this script started, never a user-chosen scheme
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # nosec B310
             return resp.status, json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
         body = exc.read()

@@ -33,6 +33,11 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from autotraining.local.stack import stack_credentials  # noqa: E402
+from autotraining.signing import signed_request  # noqa: E402
+
 LABELS = ("cold", "ok", "warm")
 # Ranges inside the schema's and ISO 7730's (tdb 10–30 °C, rh 30–70 %, vr ≤ 1 m/s) that give
 # every label a fair share (about 35 % cold / 30 % ok / 35 % warm).
@@ -61,8 +66,11 @@ def free_port() -> int:
 
 def call(url: str, method: str = "GET", body: Any = None, timeout: float = 120) -> Any:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
+    # The stack runs in another process: sign with its credentials, whatever this shell's are.
+    req = signed_request(url, data=data, method=method, headers={"content-type": "application/json"},
+                         credentials=stack_credentials(), region="us-east-1")
+    # urlopen on URLs of the stack this script started, never a user-chosen scheme
+    with urllib.request.urlopen(req, timeout=timeout) as resp:  # nosec B310
         return json.loads(resp.read())
 
 

@@ -28,7 +28,8 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 def post_predict(url: str, rows: list[dict[str, float]]) -> dict[str, Any]:
     req = urllib.request.Request(url + "/predict", data=json.dumps(rows).encode(), method="POST",
                                  headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
+    # urlopen on URLs of the stack this script started, never a user-chosen scheme
+    with urllib.request.urlopen(req, timeout=30) as resp:  # nosec B310
         return json.loads(resp.read())
 
 

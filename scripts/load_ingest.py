@@ -33,6 +33,7 @@ os.environ.setdefault("AUTOTRAINING_LOG_FORMAT", "json")
 from autotraining import logs  # noqa: E402
 from autotraining.generator import generate  # noqa: E402
 from autotraining.schema import load_schema  # noqa: E402
+from autotraining.signing import sign_headers, user_credentials, user_region  # noqa: E402
 
 
 @dataclass
@@ -51,6 +52,8 @@ def post_chunks(api_url: str, chunks: list[bytes], clients: int, progress: bool 
     done = [0]
     lock = threading.Lock()
     split = urlsplit(api_url)
+    records_url = f"{api_url.rstrip('/')}/records"
+    creds, region = user_credentials(), user_region()
 
     def client(mine: ClientStats) -> None:
         conn = http.client.HTTPConnection(split.hostname or "127.0.0.1", split.port or 80, timeout=120)
@@ -61,7 +64,10 @@ def post_chunks(api_url: str, chunks: list[bytes], clients: int, progress: bool 
                 break
             started = time.perf_counter()
             try:
-                conn.request("POST", "/records", body=body, headers={"content-type": "application/json"})
+                headers = {"content-type": "application/json"}
+                if creds is not None:  # SigV4, as the stack's IAM authorizer requires (autotraining.signing)
+                    headers.update(sign_headers("POST", records_url, body, creds, region, headers))
+                conn.request("POST", "/records", body=body, headers=headers)
                 resp = conn.getresponse()
                 payload = resp.read()
                 mine.latencies.append(time.perf_counter() - started)

@@ -9,6 +9,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from autotraining.aws import Aws
+from autotraining.errors import UsageError
 from autotraining.logs import configure
 from autotraining.settings import Settings, SettingsError
 
@@ -28,8 +29,6 @@ def options_from(args: argparse.Namespace, settings: Settings) -> WorkerOptions:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autotraining.cli import UsageError
-
     try:
         settings = Settings.from_env({"new_lineage": True} if getattr(args, "new_lineage", False) else None)
     except SettingsError as exc:

@@ -130,6 +130,22 @@ class PendingQueue:
         """Make these messages visible again now (a dropped round, a poison segment)."""
         self.release_handles([d.receipt_handle for d in deliveries])
 
+    def park(self, deliveries: list[Delivery], delay_seconds: int) -> None:
+        """Re-queue these segments as fresh messages delayed ``delay_seconds``, then delete the originals.
+
+        For a round that failed for a reason that is not its segments' (an AWS fault, a corrupt
+        committed state): a fresh message starts at receive count 0, so healthy segments never
+        reach the dead-letter queue because of it, and the delay lets the worker idle and stop
+        instead of spinning on the fault. Rounds are idempotent, so a copy of a message whose
+        segment was consumed meanwhile is skipped like any redelivery.
+        """
+        for i in range(0, len(deliveries), 10):
+            chunk = deliveries[i:i + 10]
+            self.sqs.send_message_batch(QueueUrl=self.url, Entries=[
+                {"Id": str(n), "MessageBody": d.ref.to_message(), "DelaySeconds": max(0, min(900, delay_seconds))}
+                for n, d in enumerate(chunk)])
+        self.delete(deliveries)
+
     def release_handles(self, handles: list[str]) -> None:
         self._set_visibility(handles, 0)
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import re
 
+from autotraining.errors import UsageError
+
 HELP = "deploy (or update) the whole system as one CloudFormation stack"
 
 
@@ -39,8 +41,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _parameters(items: list[str]) -> dict[str, str]:
-    from autotraining.cli import UsageError
-
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -68,7 +68,6 @@ def run(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
     from autotraining.aws import Aws
-    from autotraining.cli import UsageError
     from autotraining.deploy.bundle import BundleError
     from autotraining.deploy.stack import DeployError, DeployRequest, deploy
     from autotraining.deploy.template import TemplateError

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from autotraining.errors import UsageError
+
 HELP = "generate synthetic labeled records (seeded) to a file, stdout or the API"
 FORMATS = ("jsonl", "csv", "json")
 
@@ -59,7 +61,6 @@ def write_records(rows: Sequence[dict[str, Any]], fields: Sequence[str], fmt: st
 
 
 def run(args: argparse.Namespace) -> int:
-    from autotraining.cli import UsageError
     from autotraining.commands.options import schema_from
     from autotraining.commands.upload import send_records
     from autotraining.generator import generate

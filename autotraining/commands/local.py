@@ -11,6 +11,8 @@ import sys
 import threading
 from typing import Any
 
+from autotraining.errors import UsageError
+
 HELP = "run the whole stack locally against an embedded AWS emulator (moto)"
 
 
@@ -72,7 +74,6 @@ def _check_schema() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autotraining.cli import UsageError
     from autotraining.local.stack import EmbeddedStack, PortInUse
 
     if args.port and args.port == args.emulator_port:
@@ -101,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"Emulator: {stack.emulator_url}", flush=True)
         print(f"Instance: {stack.settings.instance_id} (stopped until there is work); Ctrl-C to stop",
               file=sys.stderr, flush=True)
+        print("POST /records needs a SigV4 signature: AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
+              "(the CLI's upload signs with them)", file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             pass
         print("Stopping...", file=sys.stderr, flush=True)

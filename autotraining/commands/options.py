@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from autotraining.errors import UsageError
+
 # Ends a help text whose default is spelled out in words: renders as nothing, and stops the
 # CLI's ArgumentDefaultsHelpFormatter from appending "(default: None)".
 WORDED_DEFAULT = "%(default).0s"
@@ -18,7 +20,6 @@ def add_api_argument(parser: argparse.ArgumentParser) -> None:
 
 def api_url(args: argparse.Namespace) -> str:
     """``--api``, else ``AUTOTRAINING_API_URL``; a missing or malformed URL is a UsageError."""
-    from autotraining.cli import UsageError
     from autotraining.settings import Settings, SettingsError
 
     try:
@@ -34,7 +35,6 @@ def api_url(args: argparse.Namespace) -> str:
 
 def schema_from(args: argparse.Namespace) -> Any:
     """``--schema``, else ``AUTOTRAINING_SCHEMA_FILE``, else the packaged default."""
-    from autotraining.cli import UsageError
     from autotraining.schema import SchemaError, load_schema
     from autotraining.settings import Settings, SettingsError
 
@@ -46,8 +46,6 @@ def schema_from(args: argparse.Namespace) -> Any:
 
 def read_input(path: str) -> tuple[str, str]:
     """(name for messages, text) of a file, or of standard input for ``-``."""
-    from autotraining.cli import UsageError
-
     name = "stdin" if path == "-" else path
     try:
         return name, sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")

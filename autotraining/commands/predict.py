@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from autotraining.commands.options import add_api_argument, api_url, read_input
+from autotraining.errors import UsageError
 
 HELP = "predict labels for rows from a file or stdin through the API"
 
@@ -28,7 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autotraining.cli import UsageError
     from autotraining.client import ApiClient, ApiError
     from autotraining.rowfiles import FileError, read_rows
     from autotraining.schema import RESERVED_FIELDS

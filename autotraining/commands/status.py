@@ -13,6 +13,8 @@ import sys
 import time
 from typing import Any
 
+from autotraining.errors import UsageError
+
 HELP = "show the model history (table, JSON or a plot)"
 
 
@@ -27,7 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autotraining.cli import UsageError
     from autotraining.client import ApiClient, ApiError
     from autotraining.commands.options import api_url
 

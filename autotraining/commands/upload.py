@@ -20,6 +20,7 @@ from typing import Any
 
 from autotraining.client import ApiClient, ApiError
 from autotraining.commands.options import WORDED_DEFAULT, add_api_argument, api_url, read_input, schema_from
+from autotraining.errors import UsageError
 from autotraining.rowfiles import FORMATS, FileError, describe_errors, detect_format, read_rows
 
 HELP = "post labeled records from a CSV, JSON Lines or JSON file to the API (POST /records)"
@@ -73,8 +74,6 @@ def send_records(args: argparse.Namespace, rows: Sequence[dict[str, Any]], lines
     from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
     from tqdm import tqdm
 
-    from autotraining.cli import UsageError
-
     if args.chunk < 1 or args.retries < 1 or args.backoff < 0 or args.timeout <= 0:
         raise UsageError("--chunk and --retries must be at least 1, --backoff >= 0 and --timeout > 0")
     client = ApiClient(api_url(args), timeout=args.timeout)
@@ -121,7 +120,6 @@ def _refusal(exc: ApiError, lines: Sequence[int] | None, offset: int, sent: int,
 # -- the command -----------------------------------------------------------------------------------
 
 def run(args: argparse.Namespace) -> int:
-    from autotraining.cli import UsageError
     from autotraining.validation import InvalidInput, validate_records
 
     name, text = read_input(args.file)

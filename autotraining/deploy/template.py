@@ -76,7 +76,8 @@ for _tag in ("Ref", "Sub", "GetAtt", "If", "Not", "Equals", "And", "Or", "Join",
 def load_template(path: Path | str = TEMPLATE_PATH) -> dict[str, Any]:
     """The template as a dict with intrinsic functions in long form (``{"Ref": ...}``)."""
     try:
-        data = yaml.load(Path(path).read_text(), Loader=_Loader)  # noqa: S506 (SafeLoader subclass)
+        # _Loader is a SafeLoader subclass (CloudFormation's short tags only)
+        data = yaml.load(Path(path).read_text(), Loader=_Loader)  # noqa: S506  # nosec
     except (OSError, yaml.YAMLError) as exc:
         raise TemplateError(f"cannot read template {path}: {exc}") from None
     if not isinstance(data, dict) or "Resources" not in data:

@@ -156,7 +156,7 @@ class InstanceAgent(BackgroundLoop):
         for line in proc.stdout:
             try:
                 self.output(line.rstrip("\n"))
-            except Exception:  # a broken sink must not block the worker's pipe
+            except Exception:  # a broken sink must not block the worker's pipe  # nosec B110
                 pass
         proc.stdout.close()
 

@@ -14,8 +14,13 @@ the cloud and must refuse such names itself. Query parameters with repeated name
 joined with commas; headers are lower-cased and repeated ones joined with commas (payload
 2.0 rules). Bodies over ``max_body_bytes`` (6 MB by default, Lambda's synchronous payload
 limit) answer 413 without calling the handler; an unknown route answers 404 JSON; a handler
-module that does not exist yet answers 501 JSON; a handler exception answers 500 JSON and is
-logged with its traceback.
+exception answers 500 JSON and is logged with its traceback.
+
+Authorization follows the stack's: an ``AccessPolicy`` (``autotraining.local.authorizers``) names
+the authorizer of each route (SigV4 for ``POST /records`` in the embedded stack, JWT as the
+alternative, reads public unless configured otherwise); a request it refuses gets API Gateway's
+403/401 answer without reaching the handler, and an allowed one carries its identity in
+``requestContext.authorizer``.
 """
 from __future__ import annotations
 
@@ -33,6 +38,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from autotraining import api
 from autotraining.api import ROUTES
+from autotraining.errors import ApiError
+from autotraining.local.authorizers import OPEN, AccessPolicy, Denied, IncomingRequest
+from autotraining.local.context import LambdaContext
 from autotraining.logs import get_logger
 
 log = get_logger(__name__)
@@ -64,12 +72,6 @@ class Route:
             return None  # API Gateway does not match "/records/" to "/records"
         params: dict[str, str] = {}
         for i, part in enumerate(want):
-            if part.startswith("{") and part.endswith("+}"):  # greedy {proxy+}: the rest of the path
-                rest = got[i:]
-                if not rest or any(seg == "" for seg in rest):
-                    return None
-                params[part[1:-2]] = unquote("/".join(rest))
-                return params
             if i >= len(got):
                 return None
             if part.startswith("{") and part.endswith("}"):
@@ -180,44 +182,13 @@ def to_http(result: Any) -> HttpResponse:
 
 
 def json_error(status: int, message: str) -> HttpResponse:
-    """The gateway's own errors (no route, no handler, too large) in the handlers' error shape."""
-    return to_http(api.error_response(status, message))
-
-
-class LambdaContext:
-    """The parts of the Lambda context object handlers may read."""
-
-    def __init__(self, function_name: str, timeout_seconds: float = 30.0) -> None:
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
-        self.memory_limit_in_mb = 256
-        self.aws_request_id = uuid.uuid4().hex
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = "local"
-        self._deadline = time.monotonic() + timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-class HandlerMissing(LookupError):
-    """The handler module for a route does not exist (yet)."""
+    """The gateway's own errors (no route, too large, not authorized) in the handlers' error shape."""
+    return to_http(api.error_response_for(ApiError(message, status)))
 
 
 def import_handler(module: str) -> Handler:
-    """``handlers.<module>.handler``, imported at call time so a missing module is a 501, not a crash."""
-    name = f"{HANDLER_PACKAGE}.{module}"
-    try:
-        mod = importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name in (name, HANDLER_PACKAGE):
-            raise HandlerMissing(name) from None
-        raise
-    handler = getattr(mod, "handler", None)
-    if handler is None:
-        raise HandlerMissing(f"{name}.handler")
-    return handler  # type: ignore[no-any-return]
+    """``handlers.<module>.handler`` (a route names only modules that exist; a broken one is a 500)."""
+    return importlib.import_module(f"{HANDLER_PACKAGE}.{module}").handler  # type: ignore[no-any-return]
 
 
 class Gateway(ThreadingHTTPServer):
@@ -228,8 +199,9 @@ class Gateway(ThreadingHTTPServer):
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, resolver: HandlerResolver = import_handler,
                  routes: tuple[Route, ...] = COMPILED_ROUTES, max_body_bytes: int = MAX_BODY_BYTES,
-                 function_prefix: str = "autotraining") -> None:
+                 function_prefix: str = "autotraining", access: AccessPolicy = OPEN) -> None:
         self.resolver = resolver
+        self.access = access
         self.routes = routes
         self.max_body_bytes = max_body_bytes
         self.function_prefix = function_prefix
@@ -261,15 +233,26 @@ class Gateway(ThreadingHTTPServer):
         if found is None:
             return json_error(404, "Not Found")
         route, params = found
+        authorizer = self.access.authorizer_for(method, route.key)
+        identity: dict[str, Any] | None = None
+        if authorizer is not None:
+            lowered: dict[str, str] = {}
+            for name, value in headers:
+                lowered[name.lower()] = f"{lowered[name.lower()]},{value}" if name.lower() in lowered else value
+            try:
+                identity = authorizer.authorize(IncomingRequest(method, target, lowered, body))
+            except Denied as exc:
+                log.info("gateway.denied", route=route.route_key, status=exc.status, reason=exc.message[:80])
+                denied = json_error(exc.status, exc.message)
+                return HttpResponse(denied.status, denied.headers + tuple(exc.headers.items()), denied.body)
         try:
             handler = self.resolver(route.module)
-        except HandlerMissing as exc:
-            log.warning("gateway.handler_missing", route=route.route_key, handler=str(exc))
-            return json_error(501, f"handler {exc} is not built yet")
         except Exception:  # the module exists but fails to import: a broken deployment, not a crash
             log.exception("gateway.handler_import_failed", route=route.route_key)
             return json_error(500, "Internal Server Error")
         event = build_event(method, target, headers, body, route, params, source_ip)
+        if identity is not None:
+            event["requestContext"]["authorizer"] = identity
         started = time.perf_counter()
         try:
             result = handler(event, LambdaContext(f"{self.function_prefix}-{route.module}"))
@@ -295,6 +278,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self._write(response)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
+
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, PROPFIND, ...) is routed like the rest: no route has it, so it
+        # gets API Gateway's JSON 404, not http.server's HTML 501.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def _read_body(self) -> bytes | None:
         limit = self.server.max_body_bytes

@@ -28,6 +28,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_whe
 
 from autotraining.aws import Aws
 from autotraining.local.background import BackgroundLoop
+from autotraining.local.context import LambdaContext
 from autotraining.logs import get_logger
 
 log = get_logger(__name__)
@@ -38,8 +39,6 @@ Deliver = Callable[[dict[str, Any]], None]
 
 def deliver_to_stream_handler(event: dict[str, Any]) -> None:
     """Call ``handlers.stream.handler`` (imported at call time: a missing module is a failed delivery)."""
-    from autotraining.local.gateway import LambdaContext
-
     handler = importlib.import_module("handlers.stream").handler
     result = handler(event, LambdaContext("autotraining-stream", timeout_seconds=300.0))
     # A handler may report partial batch failures like Lambda's ReportBatchItemFailures; the poller

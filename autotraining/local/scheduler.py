@@ -81,7 +81,7 @@ class Scheduler(BackgroundLoop):
         tick = self.generator_calls
         self.generator_calls += 1
         try:
-            from autotraining.local.gateway import LambdaContext
+            from autotraining.local.context import LambdaContext
 
             generator = importlib.import_module("handlers.generator")
             result = generator.handler(scheduled_event("autotraining-generate-schedule", settings.region),

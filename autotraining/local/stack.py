@@ -31,6 +31,7 @@ from typing import Any
 
 from autotraining.aws import Aws
 from autotraining.invoke import set_local_invoker
+from autotraining.local.context import LambdaContext
 from autotraining.logs import get_logger
 from autotraining.settings import Settings
 
@@ -38,6 +39,13 @@ log = get_logger(__name__)
 
 HOST = "127.0.0.1"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+def stack_credentials() -> Any:
+    """The embedded stack's AWS credentials as botocore ``Credentials``: what a client signs with locally."""
+    from botocore.credentials import Credentials
+
+    return Credentials(DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"], DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
 
 
 class PortInUse(OSError):
@@ -65,7 +73,13 @@ class EmbeddedStack:
                  idle_grace: float = 60.0, boot_delay: float = 5.0, schedule_seconds: float = 60.0,
                  generate: bool = False, generate_every: float = 10.0, start_threshold: int | None = None,
                  worker_command: Sequence[str] | None = None, run_agent: bool = True, run_scheduler: bool = True,
-                 run_poller: bool = True, settings_overrides: dict[str, Any] | None = None) -> None:
+                 run_poller: bool = True, settings_overrides: dict[str, Any] | None = None,
+                 auth: str = "iam", read_auth: str = "public") -> None:
+        if auth not in ("iam", "jwt") or read_auth not in ("public", "authorized"):
+            raise ValueError(f"auth must be iam or jwt and read_auth public or authorized, got {auth!r}, {read_auth!r}")
+        self.auth = auth
+        self.read_auth = read_auth
+        self.issuer: Any = None  # the local JWT issuer when auth == "jwt" (stack.issuer.issue() makes a token)
         self.port = port
         self.emulator_port = emulator_port
         self.batch_size = batch_size
@@ -143,7 +157,7 @@ class EmbeddedStack:
         provisioned = provision(Aws(base))
 
         try:
-            self.gateway = Gateway(HOST, self.port)
+            self.gateway = Gateway(HOST, self.port, access=self._access_policy(base.region))
         except OSError as exc:
             if exc.errno in (errno.EADDRINUSE, errno.EACCES):
                 raise PortInUse(f"API port {self.port} on {HOST} is already in use") from None
@@ -169,6 +183,19 @@ class EmbeddedStack:
                                        self.worker_command or worker_command(self.idle_grace), env=env,
                                        boot_delay=self.boot_delay).start()
         log.info("stack.ready", api=self.api_url, emulator=self.emulator_url, instance=self.settings.instance_id)
+
+    def _access_policy(self, region: str) -> Any:
+        """The gateway's authorization, as the stack's WriteAuthorization/ReadAuthorization parameters set it."""
+        from autotraining.local.authorizers import AccessPolicy, LocalIssuer, SigV4Authorizer
+
+        writes: Any
+        if self.auth == "jwt":
+            self.issuer = LocalIssuer()
+            writes = self.issuer.authorizer()
+        else:  # IAM: the embedded stack's own credentials are the only identity it knows
+            writes = SigV4Authorizer({DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"]: DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]},
+                                     region)
+        return AccessPolicy(writes=writes, reads=writes if self.read_auth == "authorized" else None)
 
     # -- the local invoker (Lambda Event invokes) ------------------------------------------
     def _invoke_local(self, function_name: str, event: dict[str, Any]) -> None:
@@ -265,8 +292,6 @@ def _EmulatorServer(**kwargs: Any) -> Any:  # noqa: N802 (a class made lazily: m
 
 
 def _run_starter(event: dict[str, Any]) -> Any:
-    from autotraining.local.gateway import LambdaContext
-
     handler = importlib.import_module("handlers.starter").handler
     return handler(event, LambdaContext("autotraining-starter"))
 
@@ -281,7 +306,8 @@ def _log_failure(future: concurrent.futures.Future[Any]) -> None:
 
 def _reset_emulator(url: str) -> None:
     req = urllib.request.Request(f"{url}/moto-api/reset", method="POST", data=b"")
-    with urllib.request.urlopen(req, timeout=10) as resp:
+    # urlopen on the embedded emulator URL (http://127.0.0.1), never a user-chosen scheme
+    with urllib.request.urlopen(req, timeout=10) as resp:  # nosec B310
         resp.read()
 
 

@@ -25,6 +25,7 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 
 from autotraining.schema import Schema, load_schema
+from autotraining.signing import signed_request
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -38,7 +39,7 @@ WAIT_MS = 30_000
 
 def http(method: str, url: str, body: Any = None) -> tuple[int, dict[str, str], bytes]:
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+    req = signed_request(url, data=data, method=method, headers={"content-type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()

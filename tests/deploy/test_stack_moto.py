@@ -155,7 +155,8 @@ def test_embedded_provision_deploys_the_template_minus_what_moto_cannot_run(aws:
     dropped_types = {template["Resources"][d]["Type"] for d in dropped}
     assert dropped_types == {"AWS::Lambda::EventSourceMapping", "AWS::CloudWatch::Alarm", "AWS::Lambda::Permission",
                              "AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Stage", "AWS::ApiGatewayV2::Integration",
-                             "AWS::ApiGatewayV2::Route"}
+                             "AWS::ApiGatewayV2::Route", "AWS::ApiGatewayV2::Authorizer",
+                             "AWS::IAM::ManagedPolicy"}  # the producer policy names the API's ARN
     # every dropped Lambda permission is an API one (the schedule permissions stay)
     assert all("Api" in d for d in dropped if template["Resources"][d]["Type"] == "AWS::Lambda::Permission")
     # the settings name the stack's own resources

@@ -27,6 +27,7 @@ from autotraining.local.stack import EmbeddedStack
 from autotraining.schema import Schema, load_schema
 from autotraining.segments import LOG_PREFIX, SegmentRef, decode_segment
 from autotraining.settings import Settings
+from autotraining.signing import signed_request
 
 pytestmark = pytest.mark.e2e
 
@@ -35,8 +36,8 @@ STAND_IN_WORKER = [sys.executable, "-c", "import time; time.sleep(300)"]
 
 def _post(url: str, body: bytes | str) -> tuple[int, Any]:
     data = body.encode() if isinstance(body, str) else body
-    req = urllib.request.Request(f"{url}/records", data=data, headers={"content-type": "application/json"},
-                                 method="POST")
+    req = signed_request(f"{url}/records", data=data, headers={"content-type": "application/json"},
+                         method="POST")
     try:
         with urllib.request.urlopen(req, timeout=60) as resp:
             return resp.status, json.loads(resp.read())

@@ -257,3 +257,28 @@ def test_rows_are_fed_in_the_models_feature_order_and_a_foreign_model_answers_50
         {"version": "000009", "feature_names": [*names[:-1], "altitude"], "labels": list(schema.labels)}))
     status, answer = _predict(OFFLINE, FixedCache(foreign), rows)  # type: ignore[arg-type]
     assert status == 503 and "needs features ['altitude']" in answer["message"]
+
+
+def test_a_truncated_model_json_published_after_a_good_one_keeps_the_good_one_serving_and_logs_once(aws, schema):
+    from structlog.testing import capture_logs
+
+    from autotraining.artifacts import MODEL_JSON, model_key
+
+    clock = FakeClock()
+    cache = _cache(aws, clock)
+    artifact = export_model(schema)
+    good = publish(aws, schema, artifact)
+    assert _predict(aws, cache, _rows(schema, 1))[1]["version"] == good.version
+    bad = publish(aws, schema, artifact)
+    whole = artifact.files[MODEL_JSON]
+    aws.s3.put_object(Bucket=aws.settings.bucket, Key=model_key(bad.version, MODEL_JSON), Body=whole[: len(whole) // 2])
+    with capture_logs() as logs:
+        for _ in range(3):
+            clock.now += aws.settings.model_cache_seconds
+            status, answer = _predict(aws, cache, _rows(schema, 2))
+            assert status == 200 and answer["version"] == good.version
+    errors = [e for e in logs if e["log_level"] == "error"]
+    assert [(e["event"], e["version"], e["serving"]) for e in errors] == [("model.load_failed", bad.version, good.version)]
+    aws.s3.put_object(Bucket=aws.settings.bucket, Key=model_key(bad.version, MODEL_JSON), Body=whole)  # repaired
+    clock.now += aws.settings.model_cache_seconds
+    assert _predict(aws, cache, _rows(schema, 1))[1]["version"] == bad.version

@@ -1,46 +1,13 @@
-"""The instance side around the worker: the boot step's install-when-changed, the unit, the command line."""
+"""The instance side around the worker: the unit, the command line."""
 from __future__ import annotations
 
-import io
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
-import pytest
-
 from autotraining.cli import main as cli_main
-from worker.boot import install_if_changed
 
 UNIT = Path(__file__).parents[2] / "worker" / "systemd" / "autotraining-worker.service"
-
-
-def artifact_bytes(marker: str) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        data = marker.encode()
-        info = tarfile.TarInfo("src/constraints.txt")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def test_boot_step_installs_only_when_the_artifact_key_changes(aws, tmp_path: Path) -> None:
-    s3, bucket = aws.s3, aws.settings.bucket
-    s3.put_object(Bucket=bucket, Key="worker/aaa.tar.gz", Body=artifact_bytes("one"))
-    s3.put_object(Bucket=bucket, Key="worker/bbb.tar.gz", Body=artifact_bytes("two"))
-    built: list[Path] = []
-
-    def installer(release: Path, python: str) -> None:
-        built.append(release)
-
-    assert install_if_changed(s3, f"s3://{bucket}/worker/aaa.tar.gz", tmp_path, installer=installer)
-    assert (tmp_path / "current" / "src" / "constraints.txt").read_text() == "one"
-    assert not install_if_changed(s3, f"s3://{bucket}/worker/aaa.tar.gz", tmp_path, installer=installer)
-    assert install_if_changed(s3, f"s3://{bucket}/worker/bbb.tar.gz", tmp_path, installer=installer)
-    assert (tmp_path / "current" / "src" / "constraints.txt").read_text() == "two"
-    assert [p.name for p in built] == ["aaa", "bbb"]
-    assert (tmp_path / "installed-artifact").read_text().strip() == f"s3://{bucket}/worker/bbb.tar.gz"
 
 
 def unit_directives(text: str) -> dict[str, list[str]]:
@@ -58,7 +25,7 @@ def test_systemd_unit_restarts_on_failure_with_legacy_keras_and_the_env_file() -
     assert d["Restart"] == ["on-failure"]
     assert d["EnvironmentFile"] == ["/etc/autotraining/worker.env"]
     assert "TF_USE_LEGACY_KERAS=1" in d["Environment"]
-    assert d["ExecStartPre"][0].endswith("-m worker.boot --root /opt/autotraining")
+    assert "ExecStartPre" not in d  # one boot path: the user data installs, the unit only runs
     assert d["ExecStart"] == ["/opt/autotraining/current/venv/bin/python -m worker"]
 
 
@@ -86,11 +53,3 @@ def test_too_many_segments_per_round_is_a_usage_error(monkeypatch, capsys) -> No
     monkeypatch.setenv("AUTOTRAINING_QUEUE_URL", "http://127.0.0.1:1/queue/x")
     assert cli_main(["worker", "--max-segments-per-round", "500"]) == 2
     assert "max segments per round must be 1..90" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("url", ["bucket/key", "s3://bucket"])
-def test_boot_rejects_an_artifact_that_is_not_an_s3_url(url: str, tmp_path: Path) -> None:
-    from worker.boot import parse_s3_url
-
-    with pytest.raises(ValueError):
-        parse_s3_url(url)
