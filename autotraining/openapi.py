@@ -14,7 +14,7 @@ from typing import Any
 
 from autotraining import __version__, api
 from autotraining.errors import MAX_LISTED_ERRORS
-from autotraining.schema import CREATED_FIELD, ID_FIELD, LABEL_FIELD, Schema
+from autotraining.schema import CREATED_FIELD, ID_FIELD, LABEL_FIELD, Feature, Schema
 from autotraining.serving import MAX_HISTORY_LIMIT, MAX_PREDICT_ROWS
 from autotraining.validation import MAX_CREATED_MS, MIN_MAGNITUDE
 
@@ -39,15 +39,25 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(s): _json("Error", text[s]) for s in statuses}
 
 
-def _feature_schema(kind: str, low: float, high: float, stored: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": "integer" if kind == "integer" else "number"}
-    if stored and kind != "integer":  # uploads refuse magnitudes DynamoDB cannot store
-        out["not"] = {"anyOf": [{"exclusiveMinimum": 0, "exclusiveMaximum": MIN_MAGNITUDE},
-                                {"exclusiveMinimum": -MIN_MAGNITUDE, "exclusiveMaximum": 0}]}
-    if math.isfinite(low):
-        out["minimum"] = low
-    if math.isfinite(high):
-        out["maximum"] = high
+def _feature_schema(feature: Feature, stored: bool) -> dict[str, Any]:
+    """The JSON Schema of one feature's value, by its type; an optional feature also takes null."""
+    out: dict[str, Any]
+    if feature.type == "boolean":
+        out = {"type": "boolean"}
+    elif feature.type == "category":
+        # With an "other" bucket any string is accepted (an unseen one maps to "other").
+        out = {"type": "string"} if feature.other else {"type": "string", "enum": list(feature.values)}
+    else:
+        out = {"type": "integer" if feature.type == "integer" else "number"}
+        if stored and feature.type != "integer":  # uploads refuse magnitudes DynamoDB cannot store
+            out["not"] = {"anyOf": [{"exclusiveMinimum": 0, "exclusiveMaximum": MIN_MAGNITUDE},
+                                    {"exclusiveMinimum": -MIN_MAGNITUDE, "exclusiveMaximum": 0}]}
+        if math.isfinite(feature.min):
+            out["minimum"] = feature.min
+        if math.isfinite(feature.max):
+            out["maximum"] = feature.max
+    if feature.optional:
+        out = {"anyOf": [out, {"type": "null"}]}
     return out
 
 
@@ -62,15 +72,16 @@ def _array_or_wrapped(key: str, item: str) -> dict[str, Any]:
 
 
 def _components(schema: Schema) -> dict[str, Any]:
-    def features(stored: bool) -> dict[str, Any]:
-        return {f.name: _feature_schema(f.type, f.min, f.max, stored) if f.type in ("number", "integer") else {}
-                for f in schema.features}
+    required = [f.name for f in schema.features if not f.optional]
 
-    record = {"type": "object", "additionalProperties": False, "required": [*schema.feature_names, LABEL_FIELD],
+    def features(stored: bool) -> dict[str, Any]:
+        return {f.name: _feature_schema(f, stored) for f in schema.features}
+
+    record = {"type": "object", "additionalProperties": False, "required": [*required, LABEL_FIELD],
               "properties": {**features(True), LABEL_FIELD: {"type": "string", "enum": list(schema.labels)},
                              ID_FIELD: {"type": "string", "pattern": ID_REGEX},
                              CREATED_FIELD: {"type": "integer", "minimum": 0, "maximum": MAX_CREATED_MS}}}
-    row = {"type": "object", "additionalProperties": False, "required": list(schema.feature_names),
+    row = {"type": "object", "additionalProperties": False, "required": required,
            "properties": {**features(False), ID_FIELD: {}, LABEL_FIELD: {}}}
     probabilities = {"type": "object", "properties": {label: {"type": "number"} for label in schema.labels}}
     return {
