@@ -10,6 +10,11 @@ from autotraining.generator import generate
 from worker.loop import Worker, WorkerOptions
 
 
+# Long enough that the round's visibility heartbeat (every second) keeps the messages hidden while a
+# round trains on a loaded machine; a 1 s timeout raced the heartbeat and made these tests flaky.
+VISIBILITY = 3
+
+
 class Killed(BaseException):
     """Stands in for SIGKILL at a hook point: nothing after it runs (not even ``except Exception``)."""
 
@@ -27,10 +32,10 @@ def test_worker_killed_before_commit_replays_the_round(waws, log_segment, make_w
     log_segment(generate(schema, 300, seed=1), 100)
     log_segment(generate(schema, 200, seed=2), 1000)
     with pytest.raises(Killed):
-        make_worker(hook=kill_at("before_commit"), visibility_seconds=1).run()
+        make_worker(hook=kill_at("before_commit"), visibility_seconds=VISIBILITY).run()
     assert registry.latest() is None
     assert queue_counts() == (0, 2)  # invisible until the dead worker's visibility timeout
-    time.sleep(1.2)
+    time.sleep(VISIBILITY + 0.2)
     make_worker().run()
     assert [v.version for v in registry.history()] == ["000001"]
     assert registry.latest().records_seen == 500
@@ -41,9 +46,9 @@ def test_worker_killed_between_commit_and_delete_skips_redelivered_messages(waws
                                                                             registry, schema, queue_counts):
     log_segment(generate(schema, 300, seed=1), 100)
     with pytest.raises(Killed):
-        make_worker(hook=kill_at("after_commit"), visibility_seconds=1).run()
+        make_worker(hook=kill_at("after_commit"), visibility_seconds=VISIBILITY).run()
     assert registry.latest().records_seen == 300
-    time.sleep(1.2)
+    time.sleep(VISIBILITY + 0.2)
     w = make_worker()
     w.run()
     assert [v.version for v in registry.history()] == ["000001"]  # no second round for the same segment
