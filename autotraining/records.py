@@ -2,6 +2,9 @@
 
 A record's ``id`` is the client's when given (so a re-sent record is stored and logged once)
 or a fresh UUID. ``created`` is epoch milliseconds. Feature values are floats in schema order.
+``seq`` is the record's DynamoDB stream sequence number, set by the stream handler when it
+logs the record (the worker dedupes by shard + ``seq``); log lines written before it existed
+have none and read back with ``seq == ""``.
 """
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ from typing import Any
 
 from autotraining.schema import CREATED_FIELD, ID_FIELD, LABEL_FIELD, Schema
 
+SEQ_FIELD = "seq"  # the log line's stream sequence number (not a schema field; absent in old segments)
+
 
 @dataclass(frozen=True)
 class Record:
@@ -20,6 +25,7 @@ class Record:
     features: tuple[float, ...]  # in schema feature order
     label: str
     created: int  # epoch ms
+    seq: str = ""  # stream sequence number (log lines only; "" in items and old segments)
 
     def to_item(self, schema: Schema) -> dict[str, dict[str, str]]:
         """The DynamoDB (low-level, typed) item."""
@@ -44,6 +50,8 @@ class Record:
         out.update(zip(schema.feature_names, self.features, strict=True))
         out[LABEL_FIELD] = self.label
         out[CREATED_FIELD] = self.created
+        if self.seq:
+            out[SEQ_FIELD] = self.seq
         return out
 
     def to_log_line(self, schema: Schema) -> str:
@@ -52,7 +60,7 @@ class Record:
     @classmethod
     def from_log_dict(cls, data: Mapping[str, Any], schema: Schema) -> Record:
         return cls(id=str(data[ID_FIELD]), features=tuple(float(data[n]) for n in schema.feature_names),
-                   label=str(data[LABEL_FIELD]), created=int(data[CREATED_FIELD]))
+                   label=str(data[LABEL_FIELD]), created=int(data[CREATED_FIELD]), seq=str(data.get(SEQ_FIELD, "")))
 
 
 def new_record_id() -> str:

@@ -38,7 +38,7 @@ from autotraining.registry import (
 )
 from autotraining.schema import Schema
 from worker import publish, trainer
-from worker.drain import Delivery, PendingQueue, RecordBatch, by_key, read_records
+from worker.drain import Delivery, PendingQueue, RecordBatch, by_key, read_records, segment_starts
 from worker.state import TrainingState, state_key
 
 log = get_logger("worker.round")
@@ -147,9 +147,9 @@ def _train_and_commit(ctx: RoundContext, batch: RecordBatch, groups: dict[str, l
     registry = ctx.registry
     latest = registry.latest()
     state = load_state(ctx, latest)
-    new = batch.only(state.unseen(batch.ids))
+    new = batch.only(state.unseen(batch.origins))
     if new.size == 0:
-        # Every record is in the committed ``seen`` set already (logged again in another
+        # Every record lies in a consumed interval already (logged again in an overlapping
         # segment): nothing to count or learn, and deleting the messages loses nothing.
         log.info("round.nothing_new", segments=sorted(groups))
         return None
@@ -169,7 +169,8 @@ def _train_and_commit(ctx: RoundContext, batch: RecordBatch, groups: dict[str, l
     cur_scores = trainer.score(current, all_x[held], all_y[held], schema.labels)
     decision = trainer.gate(cand_scores, cur_scores, ctx.aws.settings.gate_tolerance, first=current is None)
 
-    next_state = state.advanced(new.x, new.y, new.ids, schema.labels)
+    next_state = state.advanced(new.x, new.y, new.ids, schema.labels, ranges=batch.ranges)
+    next_state = next_state.with_gaps_closed(segment_starts(s3, bucket, next_state.gaps()))
     parent = latest.round_version if latest else ""
     version = version_name(round_number(parent) + 1 if parent else 1)
     attempt = publish.new_attempt()
