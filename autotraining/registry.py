@@ -5,8 +5,14 @@ Layout (one table, string hash key ``pk``):
 - ``pk = "latest"``: ``round_version`` (the last committed round, published or rejected),
   ``model_version`` (the model that serves; empty before the first publish), ``records_seen``.
 - ``pk = "version#<version>"``: one item per committed round (``ModelVersion``), published or
-  rejected, with its metrics and the segment keys it consumed.
-- ``pk = "segment#<log key>"``: marks a log segment as consumed, with the round that took it.
+  rejected, with its metrics and the segment keys it consumed. These items alone carry
+  ``kind = "version"``, the hash key of the ``history`` index (range key ``version``): history is
+  a Query on that index, newest first, ``Limit`` items a page, never a Scan.
+- ``pk = "segment#<log key>"``: marks a log segment as consumed, with the round that took it. The
+  marks are not in the history index (no ``kind``), so however many there are they cost history
+  reads nothing; each has ``expires`` (epoch seconds, the table's TTL attribute), set past the
+  queue's retention: after that no message can name the segment, and the worker's consumed
+  sequence intervals (``worker.state``) cover its records anyway.
 
 ``commit_round`` is the commit point of a training round: ONE DynamoDB transaction that moves
 ``latest`` from the expected previous round to the new one (condition), writes the round's
@@ -17,6 +23,7 @@ they sort in commit order.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
@@ -27,6 +34,10 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 LATEST_PK = "latest"
 VERSION_PREFIX = "version#"
 SEGMENT_PREFIX = "segment#"
+HISTORY_INDEX = "history"  # GSI: hash ``kind``, range ``version``
+VERSION_KIND = "version"
+EXPIRES_ATTRIBUTE = "expires"  # the table's TTL attribute (epoch seconds)
+SEGMENT_MARK_TTL_SECONDS = 15 * 24 * 3600  # the pending queue keeps a message 14 days at most
 MAX_SEGMENTS_PER_ROUND = 90  # a DynamoDB transaction holds at most 100 actions
 STATUS_PUBLISHED = "published"
 STATUS_REJECTED = "rejected"
@@ -83,11 +94,12 @@ class ModelVersion:
         plain = json.loads(json.dumps(plain), parse_float=Decimal)
         item = {k: _ser.serialize(v) for k, v in plain.items()}
         item["pk"] = {"S": VERSION_PREFIX + self.version}
+        item["kind"] = {"S": VERSION_KIND}
         return item
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> ModelVersion:
-        plain = {k: _deser.deserialize(v) for k, v in item.items() if k != "pk"}
+        plain = {k: _deser.deserialize(v) for k, v in item.items() if k not in ("pk", "kind")}
         kwargs: dict[str, Any] = {}
         for f in cls.__dataclass_fields__:
             if f not in plain:
@@ -139,22 +151,26 @@ class Registry:
         return self.get(latest.model_version)
 
     def history(self, limit: int = 50, before: str | None = None) -> list[ModelVersion]:
-        """Committed rounds, newest first; ``before`` pages on (versions strictly older)."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "FilterExpression": "begins_with(pk, :p)",
-            "ExpressionAttributeValues": {":p": {"S": VERSION_PREFIX}},
-        }
-        while True:
-            page = self.ddb.scan(**kwargs)
-            items.extend(page.get("Items", []))
+        """Committed rounds, newest first; ``before`` pages on (versions strictly older).
+
+        One Query on the history index (more only when DynamoDB's 1 MB page limit cuts it short):
+        the cost follows ``limit``, not the number of rounds or of consumed segments.
+        """
+        values: dict[str, Any] = {":k": {"S": VERSION_KIND}}
+        condition = "kind = :k"
+        if before is not None:
+            condition += " AND version < :before"
+            values[":before"] = {"S": before}
+        kwargs: dict[str, Any] = {"TableName": self.table, "IndexName": HISTORY_INDEX,
+                                  "KeyConditionExpression": condition, "ExpressionAttributeValues": values,
+                                  "ScanIndexForward": False}
+        versions: list[ModelVersion] = []
+        while len(versions) < limit:
+            page = self.ddb.query(Limit=limit - len(versions), **kwargs)
+            versions.extend(ModelVersion.from_item(i) for i in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        versions = sorted((ModelVersion.from_item(i) for i in items), key=lambda v: v.version, reverse=True)
-        if before is not None:
-            versions = [v for v in versions if v.version < before]
         return versions[:limit]
 
     def consumed(self, keys: Iterable[str]) -> dict[str, str]:
@@ -187,9 +203,11 @@ class Registry:
                         "ConditionExpression": cond, "ExpressionAttributeValues": values}},
             {"Put": {"TableName": self.table, "Item": round_.to_item(), "ConditionExpression": "attribute_not_exists(pk)"}},
         ]
+        expires = {"N": str(int(time.time()) + SEGMENT_MARK_TTL_SECONDS)}
         for key in round_.segments:
             actions.append({"Put": {"TableName": self.table,
-                                    "Item": {"pk": {"S": SEGMENT_PREFIX + key}, "version": {"S": round_.version}},
+                                    "Item": {"pk": {"S": SEGMENT_PREFIX + key}, "version": {"S": round_.version},
+                                             EXPIRES_ATTRIBUTE: expires},
                                     "ConditionExpression": "attribute_not_exists(pk)"}})
         try:
             self.ddb.transact_write_items(TransactItems=actions)

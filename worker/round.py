@@ -39,7 +39,7 @@ from autotraining.registry import (
 from autotraining.schema import Schema
 from worker import publish, trainer
 from worker.drain import Delivery, PendingQueue, RecordBatch, by_key, read_records, segment_starts
-from worker.state import TrainingState, state_key
+from worker.state import TrainingState, expire_states, state_key
 
 log = get_logger("worker.round")
 
@@ -213,6 +213,7 @@ def _train_and_commit(ctx: RoundContext, batch: RecordBatch, groups: dict[str, l
     except CommitConflict:
         publish.discard(s3, bucket, staged)
         raise
+    expire_states(s3, bucket, round_.state_key)
     log.info("round.committed", version=version, status=status, n_new=new.size, records_seen=round_.records_seen,
              prequential=prequential.accuracy, holdout=cand_scores.accuracy, parent_holdout=cur_scores.accuracy,
              gate=decision.reason, duration_s=round_.duration_s)

@@ -30,6 +30,11 @@ holds no record, and filling it changes no count. So the bookkeeping holds one i
 plus one per gap still open (a segment not yet consumed): it grows with shards and in-flight
 segments, never with records. ``records_seen`` is an exact counter.
 
+Superseded state objects do not pile up: after each commit ``expire_states`` deletes the state
+of every round older than the last ``KEEP_STATES`` and the other attempts at the committed
+version (a crashed or losing attempt's leftovers); the bucket's lifecycle rule expires
+``staging/`` leftovers. Storage for state is O(KEEP_STATES × state size), not rounds × history.
+
 State written by the earlier design (a ``seen`` array of id hashes) still loads: its size
 becomes ``records_seen`` and its segments stay covered by their consumed marks.
 """
@@ -44,9 +49,13 @@ from typing import Any
 
 import numpy as np
 
+from autotraining.logs import get_logger
 from worker.reservoir import Reservoir
 
+log = get_logger("worker.state")
+
 STATE_PREFIX = "state/"
+KEEP_STATES = 3  # committed rounds whose state stays readable (the latest is the one rounds read)
 
 Interval = tuple[int, int]  # closed range of stream sequence numbers [lo, hi]
 
@@ -176,3 +185,29 @@ class TrainingState:
         return cls(reservoir=reservoir, consumed=consumed,
                    label_counts={k: int(v) for k, v in meta["label_counts"].items()},
                    seen_count=int(meta.get("records_seen", legacy_seen)))
+
+
+def expire_states(s3: Any, bucket: str, committed_key: str, keep: int = KEEP_STATES) -> list[str]:
+    """Delete superseded state objects (see the module docstring); returns the keys deleted.
+
+    Never fails the round that calls it: a failure leaves objects for the next commit to delete.
+    """
+    name = committed_key[len(STATE_PREFIX):].rsplit(".", 1)[0]
+    version = name.split("-", 1)[0]
+    oldest_kept = f"{int(version) - keep + 1:0{len(version)}d}"
+    doomed: list[str] = []
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=STATE_PREFIX):
+            for obj in page.get("Contents", []):
+                v = obj["Key"][len(STATE_PREFIX):].split("-", 1)[0]
+                if v < oldest_kept or (v == version and obj["Key"] != committed_key):
+                    doomed.append(obj["Key"])
+        for i in range(0, len(doomed), 1000):
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in doomed[i:i + 1000]],
+                                                     "Quiet": True})
+    except Exception as exc:  # noqa: BLE001 - clean-up is best effort; the next commit retries
+        log.warning("state.expire_failed", error=str(exc))
+        return []
+    if doomed:
+        log.info("state.expired", deleted=len(doomed), kept_from=oldest_kept)
+    return doomed
