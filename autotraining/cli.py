@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMANDS = ("local", "worker", "generate", "upload", "predict", "status", "deploy")
+COMMANDS = ("local", "worker", "generate", "upload", "predict", "status", "deploy", "cost")
 
 
 class UsageError(Exception):
