@@ -147,3 +147,31 @@ def format_estimate(e: Estimate) -> str:
               f"{'  2019 design (fresh instance + full retrain per batch)':<60} ${e.design_2019_total:>12,.2f}", ""]
     lines += [f"note: {n}" for n in e.notes]
     return "\n".join(lines) + "\n"
+
+
+# Worker memory (scripts/bench_scale.py measures it): the process with TensorFlow loaded running a
+# round with the default reservoir peaks near WORKER_BASE_MIB whatever the history; each reservoir
+# row adds its float64 features + label + id hash, about ROW_COPIES times over during a round
+# (the sample, the concatenated training set, its held-out split, TensorFlow's float32 copy).
+WORKER_BASE_MIB = 1000.0
+ROW_COPIES = 6
+MEMORY_HEADROOM = 0.85  # of the instance's memory; the rest is the OS and the CloudWatch agent
+
+
+def worker_peak_mib(reservoir: int, n_features: int, new_rows: int = SEGMENT_RECORDS * MAX_SEGMENTS_PER_ROUND) -> float:
+    """Estimated peak RSS of a round (MiB) for a reservoir of ``reservoir`` rows of ``n_features``."""
+    return WORKER_BASE_MIB + (reservoir + new_rows) * (8 * n_features + 16) * ROW_COPIES / 2**20
+
+
+def memory_warning(instance_type: str, reservoir: int, n_features: int) -> str | None:
+    """A sentence when a round would not fit the instance's memory (None when it fits)."""
+    gib = prices.EC2_MEMORY_GIB.get(instance_type)
+    if gib is None:
+        return (f"no memory figure for instance type {instance_type!r} in autotraining/prices.py: "
+                f"cannot check that ReservoirSize {reservoir:,} × {n_features} features fits")
+    need, have = worker_peak_mib(reservoir, n_features), gib * 1024 * MEMORY_HEADROOM
+    if need <= have:
+        return None
+    return (f"ReservoirSize {reservoir:,} × {n_features} features needs about {need:,.0f} MiB at a round's peak, "
+            f"more than the {have:,.0f} MiB a {instance_type} ({gib:g} GiB) leaves the worker: choose a larger "
+            f"InstanceType or a smaller ReservoirSize")

@@ -251,11 +251,29 @@ def template_url(bucket: str, key: str, region: str) -> str:
     return f"https://{bucket}.s3.{region}.amazonaws.com/{key}"
 
 
+def _memory_warning(aws: Any, template_parameters: Mapping[str, Any], given: Mapping[str, str]) -> str | None:
+    """Whether the worker's round fits the instance (given values, else the template's defaults)."""
+    from autotraining.costs import memory_warning
+    from autotraining.schema import load_schema
+
+    def value(name: str) -> str:
+        return str(given.get(name, template_parameters.get(name, {}).get("Default", "")))
+
+    try:
+        reservoir = int(value("ReservoirSize"))
+    except ValueError:
+        return None  # CloudFormation refuses a non-number with its own message
+    return memory_warning(value("InstanceType"), reservoir, len(load_schema(aws.settings.schema_file).features))
+
+
 def deploy(aws: Any, request: DeployRequest, echo: Echo = print) -> DeployResult:
     """Build and upload the artifacts and the template, then create or update the stack."""
     region = aws.settings.region
     doc = template.load_template()
     _parameters(doc.get("Parameters", {}), request.parameters, None)  # refuse unknown names before building
+    warning = _memory_warning(aws, doc.get("Parameters", {}), request.parameters)
+    if warning:
+        echo(f"WARNING: {warning}")
     if ensure_artifact_bucket(aws.s3, request.artifact_bucket, region):
         echo(f"Created artifact bucket {request.artifact_bucket}")
     artifacts = [bundle.lambda_bundle(with_dependencies=request.with_dependencies), bundle.worker_artifact()]
