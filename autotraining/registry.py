@@ -9,10 +9,10 @@ Layout (one table, string hash key ``pk``):
   ``kind = "version"``, the hash key of the ``history`` index (range key ``version``): history is
   a Query on that index, newest first, ``Limit`` items a page, never a Scan.
 - ``pk = "segment#<log key>"``: marks a log segment as consumed, with the round that took it. The
-  marks are not in the history index (no ``kind``), so however many there are they cost history
-  reads nothing; each has ``expires`` (epoch seconds, the table's TTL attribute), set past the
-  queue's retention: after that no message can name the segment, and the worker's consumed
-  sequence intervals (``worker.state``) cover its records anyway.
+  marks live in their own table (``Settings.consumed_table``; the models table itself when none is
+  given), so however many there are they cost history reads nothing; each has ``expires`` (epoch
+  seconds, the TTL attribute), set past the queue's retention: after that no message can name the
+  segment, and the worker's consumed sequence intervals (``worker.state``) cover its records anyway.
 
 ``commit_round`` is the commit point of a training round: ONE DynamoDB transaction that moves
 ``latest`` from the expected previous round to the new one (condition), writes the round's
@@ -127,9 +127,14 @@ class Latest:
 class Registry:
     """Reads and commits rounds in the models table. Takes a DynamoDB client (no resource)."""
 
-    def __init__(self, dynamodb: Any, table: str) -> None:
+    def __init__(self, dynamodb: Any, table: str, marks_table: str = "") -> None:
         self.ddb = dynamodb
         self.table = table
+        self.marks_table = marks_table or table
+
+    @classmethod
+    def for_settings(cls, dynamodb: Any, settings: Any) -> Registry:
+        return cls(dynamodb, settings.models_table, settings.consumed_table)
 
     def latest(self) -> Latest | None:
         item = self.ddb.get_item(TableName=self.table, Key={"pk": {"S": LATEST_PK}}, ConsistentRead=True).get("Item")
@@ -178,11 +183,11 @@ class Registry:
         keys = list(dict.fromkeys(keys))
         found: dict[str, str] = {}
         for i in range(0, len(keys), 100):
-            request = {self.table: {"Keys": [{"pk": {"S": SEGMENT_PREFIX + k}} for k in keys[i:i + 100]],
+            request = {self.marks_table: {"Keys": [{"pk": {"S": SEGMENT_PREFIX + k}} for k in keys[i:i + 100]],
                                     "ConsistentRead": True}}
             while request:
                 resp = self.ddb.batch_get_item(RequestItems=request)
-                for item in resp.get("Responses", {}).get(self.table, []):
+                for item in resp.get("Responses", {}).get(self.marks_table, []):
                     found[item["pk"]["S"][len(SEGMENT_PREFIX):]] = item["version"]["S"]
                 request = resp.get("UnprocessedKeys") or {}
         return found
@@ -205,7 +210,7 @@ class Registry:
         ]
         expires = {"N": str(int(time.time()) + SEGMENT_MARK_TTL_SECONDS)}
         for key in round_.segments:
-            actions.append({"Put": {"TableName": self.table,
+            actions.append({"Put": {"TableName": self.marks_table,
                                     "Item": {"pk": {"S": SEGMENT_PREFIX + key}, "version": {"S": round_.version},
                                              EXPIRES_ATTRIBUTE: expires},
                                     "ConditionExpression": "attribute_not_exists(pk)"}})

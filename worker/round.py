@@ -73,7 +73,7 @@ class RoundContext:
 
     @property
     def registry(self) -> Registry:
-        return Registry(self.aws.dynamodb, self.aws.settings.models_table)
+        return Registry.for_settings(self.aws.dynamodb, self.aws.settings)
 
 
 def load_state(ctx: RoundContext, latest: Latest | None) -> TrainingState:

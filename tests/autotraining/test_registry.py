@@ -1,5 +1,5 @@
-"""Registry history reads: a Query on the history index, newest first, paged, whatever the number of
-segment marks; segment marks carry the TTL attribute."""
+"""Registry history reads: a Query on the history index, newest first, paged; segment marks live in
+their own table and carry the TTL attribute."""
 from __future__ import annotations
 
 import time
@@ -18,8 +18,8 @@ def _commit(registry: Registry, n: int, segments_per_round: int) -> None:
 
 
 def test_history_is_one_query_newest_first_and_pages_with_before(aws: Aws) -> None:
-    registry = Registry(aws.dynamodb, aws.settings.models_table)
-    _commit(registry, 12, segments_per_round=20)  # 240 segment marks share the table
+    registry = Registry.for_settings(aws.dynamodb, aws.settings)
+    _commit(registry, 12, segments_per_round=20)  # 240 segment marks, in their own table
     calls: list[tuple[str, dict[str, Any]]] = []
     aws.dynamodb.meta.events.register("provide-client-params.dynamodb.*",
                                       lambda params, model, **_: calls.append((model.name, dict(params))))
@@ -35,9 +35,19 @@ def test_history_is_one_query_newest_first_and_pages_with_before(aws: Aws) -> No
 
 
 def test_segment_marks_expire_after_the_queue_retention(aws: Aws) -> None:
-    registry = Registry(aws.dynamodb, aws.settings.models_table)
+    registry = Registry.for_settings(aws.dynamodb, aws.settings)
     _commit(registry, 1, segments_per_round=2)
-    item = aws.dynamodb.get_item(TableName=aws.settings.models_table,
+    assert aws.settings.consumed_table and aws.settings.consumed_table != aws.settings.models_table
+    item = aws.dynamodb.get_item(TableName=aws.settings.consumed_table,
                                  Key={"pk": {"S": SEGMENT_PREFIX + "log/s/000001-000.jsonl.gz"}})["Item"]
     days = (int(item[EXPIRES_ATTRIBUTE]["N"]) - time.time()) / 86400
     assert 14 < days <= 15  # longer than any message can name the segment (the template's TTL: test_template_scale)
+
+
+def test_history_reads_never_touch_the_segment_marks(aws: Aws) -> None:
+    registry = Registry.for_settings(aws.dynamodb, aws.settings)
+    _commit(registry, 3, segments_per_round=30)
+    models = aws.dynamodb.scan(TableName=aws.settings.models_table)["Items"]
+    assert not [i for i in models if i["pk"]["S"].startswith(SEGMENT_PREFIX)]
+    assert registry.consumed(["log/s/000002-007.jsonl.gz", "log/s/999999-000.jsonl.gz"]) == {
+        "log/s/000002-007.jsonl.gz": "000002"}

@@ -15,12 +15,21 @@ def resources() -> dict[str, Any]:
     return load_template()["Resources"]
 
 
-def test_models_table_has_the_history_index_and_expires_segment_marks(resources: dict[str, Any]) -> None:
+def test_models_table_has_the_history_index_and_segment_marks_expire_in_their_own_table(
+        resources: dict[str, Any]) -> None:
     props = resources["ModelsTable"]["Properties"]
     index = {i["IndexName"]: i for i in props["GlobalSecondaryIndexes"]}[HISTORY_INDEX]
     assert [(k["AttributeName"], k["KeyType"]) for k in index["KeySchema"]] == [("kind", "HASH"), ("version", "RANGE")]
     assert index["Projection"] == {"ProjectionType": "ALL"}
-    assert props["TimeToLiveSpecification"] == {"AttributeName": EXPIRES_ATTRIBUTE, "Enabled": True}
+    marks = resources["ConsumedTable"]["Properties"]
+    assert marks["TimeToLiveSpecification"] == {"AttributeName": EXPIRES_ATTRIBUTE, "Enabled": True}
+    assert marks["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+
+
+def test_only_the_worker_may_touch_the_segment_marks(resources: dict[str, Any]) -> None:
+    users = {name for name, r in resources.items() if r["Type"] == "AWS::IAM::Role"
+             and "ConsumedTable" in str(r["Properties"].get("Policies", ""))}
+    assert users == {"WorkerRole"}
 
 
 def test_staging_leftovers_expire_and_state_has_no_age_rule(resources: dict[str, Any]) -> None:
