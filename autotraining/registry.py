@@ -15,9 +15,13 @@ Layout (one table, string hash key ``pk``):
   segment, and the worker's consumed sequence intervals (``worker.state``) cover its records anyway.
 
 ``commit_round`` is the commit point of a training round: ONE DynamoDB transaction that moves
-``latest`` from the expected previous round to the new one (condition), writes the round's
-item and marks its segments consumed (each must not be consumed yet). A worker that loses a
-race gets ``CommitConflict`` and changes nothing. Versions are zero-padded round numbers, so
+``latest`` from the expected previous round to the new one (condition) and writes the round's
+item. A worker that loses a race gets ``CommitConflict`` and changes nothing. Only then are the
+round's segments marked consumed (one ``BatchWriteItem``): the marks are the fast path that lets
+a redelivered message be deleted without reading its segment, not the truth — that is the
+committed state's consumed intervals, which the condition on ``latest`` serializes. A crash
+between the two leaves marks missing; the next round loads the state, finds every record of
+those segments counted and deletes their messages. Versions are zero-padded round numbers, so
 they sort in commit order.
 """
 from __future__ import annotations
@@ -30,6 +34,12 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from tenacity import RetryError
+
+from autotraining.aws import Backoff
+from autotraining.logs import get_logger
+
+log = get_logger(__name__)
 
 LATEST_PK = "latest"
 VERSION_PREFIX = "version#"
@@ -38,12 +48,19 @@ HISTORY_INDEX = "history"  # GSI: hash ``kind``, range ``version``
 VERSION_KIND = "version"
 EXPIRES_ATTRIBUTE = "expires"  # the table's TTL attribute (epoch seconds)
 SEGMENT_MARK_TTL_SECONDS = 15 * 24 * 3600  # the pending queue keeps a message 14 days at most
-MAX_SEGMENTS_PER_ROUND = 90  # a DynamoDB transaction holds at most 100 actions
+MAX_SEGMENTS_PER_ROUND = 90  # keeps a round's item (which lists its segments) small
 STATUS_PUBLISHED = "published"
 STATUS_REJECTED = "rejected"
 
 _ser = TypeSerializer()
 _deser = TypeDeserializer()
+
+
+MARKS_BACKOFF = Backoff(attempts=8, initial=0.05, maximum=2.0)
+
+
+class _Unprocessed(Exception):
+    """BatchWriteItem left items unprocessed (throttling); write them again."""
 
 
 class CommitConflict(RuntimeError):
@@ -208,13 +225,25 @@ class Registry:
                         "ConditionExpression": cond, "ExpressionAttributeValues": values}},
             {"Put": {"TableName": self.table, "Item": round_.to_item(), "ConditionExpression": "attribute_not_exists(pk)"}},
         ]
-        expires = {"N": str(int(time.time()) + SEGMENT_MARK_TTL_SECONDS)}
-        for key in round_.segments:
-            actions.append({"Put": {"TableName": self.marks_table,
-                                    "Item": {"pk": {"S": SEGMENT_PREFIX + key}, "version": {"S": round_.version},
-                                             EXPIRES_ATTRIBUTE: expires},
-                                    "ConditionExpression": "attribute_not_exists(pk)"}})
         try:
             self.ddb.transact_write_items(TransactItems=actions)
         except self.ddb.exceptions.TransactionCanceledException as exc:
             raise CommitConflict(f"round {round_.version} lost the commit race: {exc}") from None
+        self.mark_consumed(round_.version, round_.segments)
+
+    def mark_consumed(self, version: str, keys: Iterable[str]) -> None:
+        """Mark these segments consumed by ``version`` (after its commit), with their expiry."""
+        expires = {"N": str(int(time.time()) + SEGMENT_MARK_TTL_SECONDS)}
+        requests = [{"PutRequest": {"Item": {"pk": {"S": SEGMENT_PREFIX + k}, "version": {"S": version},
+                                             EXPIRES_ATTRIBUTE: expires}}} for k in dict.fromkeys(keys)]
+        for i in range(0, len(requests), 25):
+            pending: dict[str, Any] = {self.marks_table: requests[i:i + 25]}
+            try:
+                for attempt in MARKS_BACKOFF.retrying(_Unprocessed):
+                    with attempt:
+                        pending = self.ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+                        if pending:
+                            raise _Unprocessed()
+            except RetryError:
+                # Marks are a fast path (see the module docstring): a missing one costs a read later.
+                log.warning("registry.marks_unprocessed", version=version, left=len(pending.get(self.marks_table, [])))

@@ -45,6 +45,7 @@ WORKER_ACTIONS = {
     "s3:ListBucket",  # a missing key answers 404 (publish.exists), not 403
     "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes",
     "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",  # registry + commit
+    "dynamodb:BatchWriteItem",  # consumed-segment marks, after the commit
     "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents",  # CloudWatch agent
     "ec2:StopInstances",  # itself only
 }
