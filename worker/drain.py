@@ -15,8 +15,8 @@ and which structure catches each is written down in ``worker.state``:
 
 - a segment consumed by a committed round is skipped (``Registry.consumed``) and its messages
   deleted; the commit marks every segment of the round consumed in the same transaction;
-- within a round, records are deduped by stream position (shard + ``seq``) and by ``id`` across
-  all its segments;
+- within a round, records are deduped by ``id`` across all its segments (a record logged twice is
+  the same item: same id, same stream position);
 - across rounds, a record whose sequence number lies in a consumed interval of its shard is
   skipped (``TrainingState.unseen``), so a record logged in two overlapping segments (a batch
   bisected after its first attempt was logged) counts once. The bookkeeping is a few intervals
@@ -207,13 +207,12 @@ def _read(s3: Any, bucket: str, key: str, schema: Schema) -> list[Record]:
 
 
 def read_records(s3: Any, bucket: str, keys: list[str], schema: Schema) -> RecordBatch:
-    """Read the segments in order, dedupe records by stream position and id; unreadable segments are poison."""
+    """Read the segments in order, dedupe records by id; unreadable segments are poison."""
     ids: list[str] = []
     rows: list[tuple[float, ...]] = []
     labels: list[int] = []
     origins: list[tuple[str, int, int]] = []
     seen: set[str] = set()
-    positions: set[tuple[str, int]] = set()
     ok: list[str] = []
     ranges: list[tuple[str, int, int]] = []
     poison: list[str] = []
@@ -229,12 +228,13 @@ def read_records(s3: Any, bucket: str, keys: list[str], schema: Schema) -> Recor
         if shard:
             ranges.append((shard, first, last))
         for r in records:
-            seq = int(r.seq) if r.seq else None
-            if r.id in seen or (seq is not None and (shard, seq) in positions):
+            # A record logged twice (overlapping segments) is the same item: same id and seq. By id
+            # alone, so two records the emulator gave one sequence number both count (moto numbers
+            # stream records without a lock; DynamoDB gives each its own).
+            if r.id in seen:
                 continue
             seen.add(r.id)
-            if seq is not None:
-                positions.add((shard, seq))
+            seq = int(r.seq) if r.seq else None
             ids.append(r.id)
             rows.append(r.features)
             labels.append(schema.label_index(r.label))
