@@ -47,8 +47,11 @@ def free_port() -> int:
 def call(url: str, method: str = "GET", body: Any = None, timeout: float = 120) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        return json.loads(resp.read())
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        raise RuntimeError(f"{method} {url}: {exc.code} {exc.read()[:500]!r}") from None
 
 
 def wait(what: str, check: Any, timeout: float, every: float = 1.0) -> float:
@@ -67,7 +70,7 @@ def all_rounds(api: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     before = None
     while True:
-        page = call(f"{api}/models?limit=200" + (f"&before={before}" if before else ""), timeout=30)
+        page = call(f"{api}/models?limit=100" + (f"&before={before}" if before else ""), timeout=30)
         out.extend(page["versions"])
         before = page.get("next")
         if not before:
