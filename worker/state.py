@@ -41,6 +41,7 @@ becomes ``records_seen`` and its segments stay covered by their consumed marks.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import io
 import json
 from collections.abc import Iterable, Mapping
@@ -152,8 +153,9 @@ class TrainingState:
         counts = dict(self.label_counts)
         for i, lab in enumerate(labels):
             counts[lab] = counts.get(lab, 0) + int((np.asarray(y) == i).sum())
-        return TrainingState(reservoir=reservoir, consumed=consumed, label_counts=counts,
-                             seen_count=self.seen_count + int(np.asarray(y).shape[0]))
+        # ``replace`` keeps whatever else the state carries (fields other parts of the worker add).
+        return dataclasses.replace(self, reservoir=reservoir, consumed=consumed, label_counts=counts,
+                                   seen_count=self.seen_count + int(np.asarray(y).shape[0]))
 
     def gaps(self) -> dict[str, tuple[int, int]]:
         """Per shard with open gaps: (end of its first interval, start of its last) — where to look."""
@@ -162,8 +164,7 @@ class TrainingState:
     def with_gaps_closed(self, listed: Mapping[str, tuple[list[int], int | None]]) -> TrainingState:
         """Close the gaps that ``listed`` (per shard: segment starts, complete below) shows empty."""
         consumed = {s: (close_gaps(v, *listed[s]) if s in listed else list(v)) for s, v in self.consumed.items()}
-        return TrainingState(reservoir=self.reservoir, consumed=consumed, label_counts=self.label_counts,
-                             seen_count=self.seen_count)
+        return dataclasses.replace(self, consumed=consumed)
 
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
