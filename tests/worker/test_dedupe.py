@@ -139,3 +139,20 @@ def test_segment_consumed_after_its_successors_still_counts_and_closes_the_gap(w
     w.run()
     assert registry.latest().records_seen == 300
     assert state().consumed == {SHARD: [(100, 409)]}
+
+
+def test_segment_starts_lists_only_between_the_first_interval_and_the_last(waws, log_segment, schema):
+    from datetime import UTC, datetime, timedelta
+
+    from worker.drain import DEAD_AFTER, segment_starts
+
+    recs = generate(schema, 10, seed=4)
+    for first in (100, 200, 300, 400, 500):
+        log_segment(recs, first, send=False)
+    calls: list[dict] = []
+    waws.s3.meta.events.register("provide-client-params.s3.ListObjectsV2", lambda params, **_: calls.append(params))
+    starts = segment_starts(waws.s3, waws.settings.bucket, {SHARD: (209, 400)})
+    assert starts == {SHARD: ([300], None)}  # 100 and 200 end at or below 209; 400 is the last interval's start
+    assert calls[0]["StartAfter"] > f"log/{SHARD}/{209:040d}" and calls[0]["Prefix"] == f"log/{SHARD}/"
+    later = datetime.now(UTC) + DEAD_AFTER + timedelta(days=1)  # every segment older than the queue keeps messages
+    assert segment_starts(waws.s3, waws.settings.bucket, {SHARD: (209, 400)}, now=later) == {SHARD: ([], None)}
