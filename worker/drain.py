@@ -47,6 +47,10 @@ _KEY = re.compile(rf"^{LOG_PREFIX}(?P<shard>[^/]+)/(?P<first>[0-9]{{{SEQ_WIDTH}}
 # by any message: it was consumed, dead-lettered or expired, and must not hold a gap open forever.
 DEAD_AFTER = timedelta(days=14)
 LIST_PAGES = 5  # at most this many ListObjectsV2 pages (1,000 keys each) per shard and round
+# A key named by the stream label, not a shard (Lambda's events do not name it), may mix several
+# shards without an order between them: a gap below a segment younger than the stream's 24-hour
+# retention may still receive another shard's segment, so it stays open until then.
+UNORDERED_SETTLE = timedelta(hours=25)
 
 
 def segment_range(key: str) -> tuple[str, int, int] | None:
@@ -251,7 +255,9 @@ def segment_starts(s3: Any, bucket: str, gaps: dict[str, tuple[int, int]],
     Lists ``log/<shard>/`` from just above ``after`` (the end of the shard's first consumed
     interval) and stops at the first key at or above ``below``: only the in-flight part of the
     log, never its history. Returns (starts, complete_below): complete_below is None when the
-    listing reached ``below``, else the last start listed (the pages ran out first).
+    listing reached ``below``, else the last start listed (the pages ran out first). For a key
+    prefix that is not a ``shardId-…`` (see ``UNORDERED_SETTLE``), a segment younger than the
+    stream's retention also holds the gap just below it open.
     """
     now = now or datetime.now(UTC)
     out: dict[str, tuple[list[int], int | None]] = {}
@@ -260,6 +266,7 @@ def segment_starts(s3: Any, bucket: str, gaps: dict[str, tuple[int, int]],
         kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix,
                                   "StartAfter": f"{prefix}{after:0{SEQ_WIDTH}d}-{'9' * SEQ_WIDTH}"}
         starts: list[int] = []
+        ordered = shard.startswith("shardId-")
         complete: int | None
         for _ in range(LIST_PAGES):
             page = s3.list_objects_v2(**kwargs)
@@ -267,6 +274,8 @@ def segment_starts(s3: Any, bucket: str, gaps: dict[str, tuple[int, int]],
                 found = segment_range(obj["Key"])
                 if found is None:
                     continue
+                if not ordered and now - obj["LastModified"] < UNORDERED_SETTLE:
+                    starts.append(found[1] - 1)  # keeps the gap below this young segment open
                 if found[1] >= below:
                     complete = None
                     break

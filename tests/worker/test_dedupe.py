@@ -156,3 +156,23 @@ def test_segment_starts_lists_only_between_the_first_interval_and_the_last(waws,
     assert calls[0]["StartAfter"] > f"log/{SHARD}/{209:040d}" and calls[0]["Prefix"] == f"log/{SHARD}/"
     later = datetime.now(UTC) + DEAD_AFTER + timedelta(days=1)  # every segment older than the queue keeps messages
     assert segment_starts(waws.s3, waws.settings.bucket, {SHARD: (209, 400)}, now=later) == {SHARD: ([], None)}
+
+
+def test_gaps_under_a_stream_label_stay_open_until_the_stream_retention_has_passed(waws, schema):
+    """Keys named by the stream label may mix shards: a young segment keeps the gap below it open."""
+    from datetime import UTC, datetime, timedelta
+
+    from autotraining.segments import encode_segment, segment_key
+    from worker.drain import UNORDERED_SETTLE, segment_starts
+
+    label = "2026-11-30T04_56_34.018306"
+    for first in (100, 300):
+        waws.s3.put_object(Bucket=waws.settings.bucket, Key=segment_key(label, str(first), str(first + 9)),
+                           Body=encode_segment(generate(schema, 10, seed=first), schema))
+    state = TrainingState.empty(2, 4)
+    state.consumed = {label: [(100, 109), (300, 309)]}
+    young = state.with_gaps_closed(segment_starts(waws.s3, waws.settings.bucket, state.gaps()))
+    assert young.consumed[label] == [(100, 109), (300, 309)]
+    later = datetime.now(UTC) + UNORDERED_SETTLE + timedelta(minutes=1)
+    settled = state.with_gaps_closed(segment_starts(waws.s3, waws.settings.bucket, state.gaps(), now=later))
+    assert settled.consumed[label] == [(100, 309)]
