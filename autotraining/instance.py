@@ -6,6 +6,10 @@ stopped itself) waits, bounded, until it is ``stopped`` and then starts it. EC2 
 ``IncorrectInstanceState`` when the state changes between our look and our start: that is
 retried the same way. A terminated, terminating or missing instance cannot be started:
 ``InstanceUnavailable`` says so (the stack needs fixing, not a retry).
+
+``start_if_pending`` is the scheduled start: it starts the instance only when the pending queue
+holds a message (waiting or in flight), so a schedule tick on an idle system leaves the stopped
+instance stopped instead of booting it for nothing; one ``GetQueueAttributes`` call, no EC2 call.
 """
 from __future__ import annotations
 
@@ -17,12 +21,14 @@ from tenacity import RetryError
 
 from autotraining.aws import Backoff
 from autotraining.logs import get_logger
+from autotraining.segments import queue_counts
 
 log = get_logger(__name__)
 
 STARTED = "started"
 ALREADY_RUNNING = "already running"
 ALREADY_PENDING = "already pending"
+QUEUE_EMPTY = "queue empty"
 
 
 class InstanceUnavailable(RuntimeError):
@@ -93,3 +99,12 @@ def _step(ec2: Any, instance_id: str) -> str:
     now = resp["StartingInstances"][0]["CurrentState"]["Name"] if resp.get("StartingInstances") else "?"
     log.info("instance.started", instance_id=instance_id, previous=state, current=now)
     return STARTED
+
+
+def start_if_pending(ec2: Any, sqs: Any, queue_url: str, instance_id: str, policy: StartPolicy = StartPolicy()) -> str:
+    """Start the instance when the pending queue has messages (visible or in flight), else ``QUEUE_EMPTY``."""
+    waiting, in_flight = queue_counts(sqs, queue_url)
+    if waiting + in_flight == 0:
+        log.info("instance.start_skipped", instance_id=instance_id, reason="queue empty")
+        return QUEUE_EMPTY
+    return ensure_started(ec2, instance_id, policy)

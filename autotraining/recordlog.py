@@ -18,6 +18,7 @@ retried batch gets the same key.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -127,7 +128,8 @@ def _records(inserts: Sequence[dict[str, Any]], schema: Schema) -> tuple[list[Re
         bad = exc.errors[0]
         seq = sequences[bad.index] if bad.index is not None else "?"
         raise MalformedStreamRecord(f"stream record {seq}: field {bad.field!r} {bad.message}") from None
-    return records, sequences
+    # Each log line carries its stream sequence number: the worker's dedupe key (shard + seq).
+    return [dataclasses.replace(rec, seq=seq) for rec, seq in zip(records, sequences, strict=True)], sequences
 
 
 def _shard(inserts: Sequence[dict[str, Any]]) -> str:

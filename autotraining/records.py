@@ -3,7 +3,9 @@
 A record's ``id`` is the client's when given (so a re-sent record is stored and logged once)
 or a fresh UUID. ``created`` is epoch milliseconds. Feature values are typed, in schema order:
 floats for numbers, ``bool`` for booleans, ``str`` for categories, ``None`` for a missing optional
-feature (DynamoDB ``NULL``, JSON ``null``).
+feature (DynamoDB ``NULL``, JSON ``null``). ``seq`` is the record's DynamoDB stream sequence number,
+set by the stream handler when it logs the record (the worker dedupes by shard + ``seq``); log
+lines written before it existed have none and read back with ``seq == ""``.
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from typing import Any
 
 from autotraining.schema import CREATED_FIELD, ID_FIELD, LABEL_FIELD, Feature, Schema, Value
 
+SEQ_FIELD = "seq"  # the log line's stream sequence number (not a schema field; absent in old segments)
+
 
 @dataclass(frozen=True)
 class Record:
@@ -22,6 +26,7 @@ class Record:
     features: tuple[Value, ...]  # in schema feature order: float, bool, str, or None (a missing optional one)
     label: str
     created: int  # epoch ms
+    seq: str = ""  # stream sequence number (log lines only; "" in items and old segments)
 
     def to_item(self, schema: Schema) -> dict[str, dict[str, Any]]:
         """The DynamoDB (low-level, typed) item: numbers N, categories S, booleans BOOL, missing NULL."""
@@ -46,6 +51,8 @@ class Record:
         out.update(zip(schema.feature_names, self.features, strict=True))
         out[LABEL_FIELD] = self.label
         out[CREATED_FIELD] = self.created
+        if self.seq:
+            out[SEQ_FIELD] = self.seq
         return out
 
     def to_log_line(self, schema: Schema) -> str:
@@ -56,7 +63,8 @@ class Record:
         """From a log line's object. An optional feature the line lacks (a segment written before the
         feature was added) reads as missing; anything else that does not fit raises ``ValueError``."""
         return cls(id=str(data[ID_FIELD]), features=tuple(_from_log(data, f) for f in schema.features),
-                   label=str(data[LABEL_FIELD]), created=int(data[CREATED_FIELD]))
+                   label=str(data[LABEL_FIELD]), created=int(data[CREATED_FIELD]),
+                   seq=str(data.get(SEQ_FIELD, "")))
 
 
 def _attribute(value: Value) -> dict[str, Any]:

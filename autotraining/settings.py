@@ -17,6 +17,7 @@ from typing import Any
 ENV = {
     "records_table": "AUTOTRAINING_RECORDS_TABLE",
     "models_table": "AUTOTRAINING_MODELS_TABLE",
+    "consumed_table": "AUTOTRAINING_CONSUMED_TABLE",
     "bucket": "AUTOTRAINING_BUCKET",
     "queue_url": "AUTOTRAINING_QUEUE_URL",
     "dlq_url": "AUTOTRAINING_DLQ_URL",
@@ -61,6 +62,7 @@ class Settings:
 
     records_table: str = "autotraining-records"
     models_table: str = "autotraining-models"
+    consumed_table: str = ""  # the consumed-segment marks; empty: kept in the models table
     bucket: str = "autotraining-data"
     queue_url: str = ""
     dlq_url: str = ""

@@ -10,21 +10,26 @@ record that does not fit the schema) is logged with its key and made visible aga
 it is never deleted, so after ``maxReceiveCount`` receives the queue's redrive policy moves it
 to the dead-letter queue. It never blocks the other segments of its round.
 
-Exactly-once counting ("records seen == distinct records logged"):
+Exactly-once counting ("records seen == distinct records logged"); where duplicates come from
+and which structure catches each is written down in ``worker.state``:
 
 - a segment consumed by a committed round is skipped (``Registry.consumed``) and its messages
   deleted; the commit marks every segment of the round consumed in the same transaction;
-- within a round, records are deduped by ``id`` across all its segments;
-- across rounds, a record whose id hash is in the committed state's ``seen`` set is skipped
-  (``TrainingState.unseen``), so even a record logged twice in two different segments counts
-  once. Ids are hashed to 64 bits (``id_hash``); a false duplicate needs a hash collision,
-  probability about n²/2⁶⁵ (3·10⁻⁸ at a million records).
+- within a round, records are deduped by ``id`` across all its segments (a record logged twice is
+  the same item: same id, same stream position);
+- across rounds, a record whose sequence number lies in a consumed interval of its shard is
+  skipped (``TrainingState.unseen``), so a record logged in two overlapping segments (a batch
+  bisected after its first attempt was logged) counts once. The bookkeeping is a few intervals
+  per shard, not a set of ids: ``segment_starts`` lists the log just above the consumed part so
+  that intervals merge once no segment is left between them.
 """
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -34,9 +39,25 @@ from autotraining.encoding import Encoding
 from autotraining.logs import get_logger
 from autotraining.records import Record
 from autotraining.schema import Schema, Value
-from autotraining.segments import SegmentError, SegmentRef, queue_counts, read_segment
+from autotraining.segments import LOG_PREFIX, SEQ_WIDTH, SegmentError, SegmentRef, queue_counts, read_segment
 
 log = get_logger("worker.drain")
+
+_KEY = re.compile(rf"^{LOG_PREFIX}(?P<shard>[^/]+)/(?P<first>[0-9]{{{SEQ_WIDTH}}})-(?P<last>[0-9]{{{SEQ_WIDTH}}})\.jsonl\.gz$")
+# A listed segment older than the queue's retention (14 days in the template) can no longer be named
+# by any message: it was consumed, dead-lettered or expired, and must not hold a gap open forever.
+DEAD_AFTER = timedelta(days=14)
+LIST_PAGES = 5  # at most this many ListObjectsV2 pages (1,000 keys each) per shard and round
+# A key named by the stream label, not a shard (Lambda's events do not name it), may mix several
+# shards without an order between them: a gap below a segment younger than the stream's 24-hour
+# retention may still receive another shard's segment, so it stays open until then.
+UNORDERED_SETTLE = timedelta(hours=25)
+
+
+def segment_range(key: str) -> tuple[str, int, int] | None:
+    """(shard as written in the key, first, last sequence number), or None for a key not made by ``segment_key``."""
+    m = _KEY.match(key)
+    return (m["shard"], int(m["first"]), int(m["last"])) if m else None
 
 
 def id_hash(record_id: str) -> int:
@@ -66,14 +87,19 @@ class RecordBatch:
     ids: np.ndarray  # id hashes, uint64
     segments: tuple[str, ...]  # keys of the readable segments these records come from
     poison: tuple[str, ...]  # keys that could not be read
+    # Per record (shard, lo, hi): its stream position (lo == hi == seq), or its segment's range for
+    # a line without ``seq``; shard "" when the key names no range (nothing to dedupe against).
+    origins: tuple[tuple[str, int, int], ...] = ()
+    ranges: tuple[tuple[str, int, int], ...] = ()  # (shard, first, last) of each readable segment
 
     @property
     def size(self) -> int:
         return int(self.y.shape[0])
 
     def only(self, mask: np.ndarray) -> RecordBatch:
+        origins = tuple(o for o, keep in zip(self.origins, mask, strict=True) if keep) if self.origins else ()
         return RecordBatch(x=self.x[mask], y=self.y[mask], ids=self.ids[mask], segments=self.segments,
-                           poison=self.poison)
+                           poison=self.poison, origins=origins, ranges=self.ranges)
 
 
 def _transient(exc: BaseException) -> bool:
@@ -198,12 +224,14 @@ def _read(s3: Any, bucket: str, key: str, schema: Schema) -> list[Record]:
 
 
 def read_records(s3: Any, bucket: str, keys: list[str], schema: Schema) -> RecordBatch:
-    """Read the segments in order, dedupe records by id; unreadable segments are listed as poison."""
+    """Read the segments in order, dedupe records by id; unreadable segments are poison."""
     ids: list[str] = []
     rows: list[tuple[Value, ...]] = []
     labels: list[int] = []
+    origins: list[tuple[str, int, int]] = []
     seen: set[str] = set()
     ok: list[str] = []
+    ranges: list[tuple[str, int, int]] = []
     poison: list[str] = []
     for key in keys:
         try:
@@ -213,16 +241,69 @@ def read_records(s3: Any, bucket: str, keys: list[str], schema: Schema) -> Recor
             poison.append(key)
             continue
         ok.append(key)
+        shard, first, last = segment_range(key) or ("", 0, 0)
+        if shard:
+            ranges.append((shard, first, last))
         for r in records:
+            # A record logged twice (overlapping segments) is the same item: same id and seq. By id
+            # alone, so two records the emulator gave one sequence number both count (moto numbers
+            # stream records without a lock; DynamoDB gives each its own).
             if r.id in seen:
                 continue
             seen.add(r.id)
+            seq = int(r.seq) if r.seq else None
             ids.append(r.id)
             rows.append(r.features)
             labels.append(schema.label_index(r.label))
+            origins.append((shard, seq, seq) if seq is not None else (shard, first, last))
     x = Encoding.from_schema(schema).encode(rows)  # the model's numeric inputs (autotraining.encoding)
     return RecordBatch(x=x, y=np.array(labels, dtype=np.int64), ids=id_hashes(ids), segments=tuple(ok),
-                       poison=tuple(poison))
+                       poison=tuple(poison), origins=tuple(origins), ranges=tuple(ranges))
+
+
+def segment_starts(s3: Any, bucket: str, gaps: dict[str, tuple[int, int]],
+                   now: datetime | None = None) -> dict[str, tuple[list[int], int | None]]:
+    """Per shard, the first sequence numbers of the log segments between ``(after, below)``.
+
+    Lists ``log/<shard>/`` from just above ``after`` (the end of the shard's first consumed
+    interval) and stops at the first key at or above ``below``: only the in-flight part of the
+    log, never its history. Returns (starts, complete_below): complete_below is None when the
+    listing reached ``below``, else the last start listed (the pages ran out first). For a key
+    prefix that is not a ``shardId-…`` (see ``UNORDERED_SETTLE``), a segment younger than the
+    stream's retention also holds the gap just below it open.
+    """
+    now = now or datetime.now(UTC)
+    out: dict[str, tuple[list[int], int | None]] = {}
+    for shard, (after, below) in gaps.items():
+        prefix = f"{LOG_PREFIX}{shard}/"
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix,
+                                  "StartAfter": f"{prefix}{after:0{SEQ_WIDTH}d}-{'9' * SEQ_WIDTH}"}
+        starts: list[int] = []
+        ordered = shard.startswith("shardId-")
+        complete: int | None
+        for _ in range(LIST_PAGES):
+            page = s3.list_objects_v2(**kwargs)
+            for obj in page.get("Contents", []):
+                found = segment_range(obj["Key"])
+                if found is None:
+                    continue
+                if not ordered and now - obj["LastModified"] < UNORDERED_SETTLE:
+                    starts.append(found[1] - 1)  # keeps the gap below this young segment open
+                if found[1] >= below:
+                    complete = None
+                    break
+                if now - obj["LastModified"] > DEAD_AFTER:
+                    log.warning("dedupe.dead_segment_ignored", key=obj["Key"])
+                    continue
+                starts.append(found[1])
+            if complete is None or not page.get("IsTruncated"):
+                complete = None
+                break
+            kwargs["ContinuationToken"] = page["NextContinuationToken"]
+        else:
+            complete = starts[-1] if starts else after
+        out[shard] = (starts, complete)
+    return out
 
 
 def by_key(deliveries: list[Delivery]) -> dict[str, list[Delivery]]:

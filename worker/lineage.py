@@ -60,7 +60,10 @@ def adapt(registry: Registry, latest: Latest | None, state: TrainingState, model
     if not labels_ok or not continues(state_enc, enc) or not continues(model_enc, enc):
         log.warning("lineage.fresh", columns=list(enc.columns),
                     previous=list(model_enc.columns) if model_enc else None)
-        return empty, None
+        # A fresh model and replay sample, but the same stream: what was consumed stays consumed,
+        # so ``records_seen`` stays exact and no record is counted twice across the lineage change.
+        return dataclasses.replace(empty, consumed=state.consumed, seen_count=state.seen_count,
+                                   label_counts=state.label_counts), None
     assert state_enc is not None and model_enc is not None  # continues() checked both
     if state_enc != enc:
         state = dataclasses.replace(state, reservoir=migrate_reservoir(state.reservoir, state_enc, enc))

@@ -138,7 +138,7 @@ def plan_round(state: TrainingState, new: RecordBatch, correct: np.ndarray, labe
         moments = Moments.of(post)
     else:
         moments = previous.merged(post, half_life=float(state.reservoir.capacity))
-    next_state = state.advanced(new.x, new.y, new.ids, labels)
+    next_state = state.advanced(new.x, new.y, new.ids, labels, ranges=new.ranges)
     if report.detected:
         next_state.reservoir.cut(change_at)  # ``advanced`` made a fresh copy: the input state is unchanged
     next_state = dataclasses.replace(next_state, drift=drift_state, change_at=change_at, moments=moments.to_dict())

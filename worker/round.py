@@ -38,9 +38,9 @@ from autotraining.registry import (
 )
 from autotraining.schema import Schema
 from worker import lineage, publish, trainer
-from worker.drain import Delivery, PendingQueue, RecordBatch, by_key, read_records
+from worker.drain import Delivery, PendingQueue, RecordBatch, by_key, read_records, segment_starts
 from worker.plan import RoundPlan, plan_round
-from worker.state import TrainingState, state_key
+from worker.state import TrainingState, expire_states, state_key
 
 log = get_logger("worker.round")
 
@@ -73,7 +73,7 @@ class RoundContext:
 
     @property
     def registry(self) -> Registry:
-        return Registry(self.aws.dynamodb, self.aws.settings.models_table)
+        return Registry.for_settings(self.aws.dynamodb, self.aws.settings)
 
 
 def load_state(ctx: RoundContext, latest: Latest | None) -> TrainingState:
@@ -155,9 +155,9 @@ def _train_and_commit(ctx: RoundContext, batch: RecordBatch, groups: dict[str, l
     s3, bucket, schema, settings = ctx.aws.s3, ctx.aws.settings.bucket, ctx.schema, ctx.aws.settings
     latest = ctx.registry.latest()
     state = load_state(ctx, latest)
-    new = batch.only(state.unseen(batch.ids))
+    new = batch.only(state.unseen(batch.origins))
     if new.size == 0:
-        # Every record is in the committed ``seen`` set already (logged again in another
+        # Every record lies in a consumed interval already (logged again in an overlapping
         # segment): nothing to count or learn, and deleting the messages loses nothing.
         log.info("round.nothing_new", segments=sorted(groups))
         return None
@@ -171,6 +171,8 @@ def _train_and_commit(ctx: RoundContext, batch: RecordBatch, groups: dict[str, l
                       trainer.standardization(current) if current is not None else None)
     t1 = time.perf_counter()
     judged = _judge(current, plan, schema.labels, ctx)
+    # Close the consumed-interval gaps no segment can still fill (a listing of the in-flight log only).
+    next_state = plan.next_state.with_gaps_closed(segment_starts(s3, bucket, plan.next_state.gaps()))
     parent = latest.round_version if latest else ""
     version, attempt = version_name(round_number(parent) + 1 if parent else 1), publish.new_attempt()
     t2 = time.perf_counter()
@@ -178,7 +180,7 @@ def _train_and_commit(ctx: RoundContext, batch: RecordBatch, groups: dict[str, l
     metrics: dict[str, Any] = {
         **plan.metrics, "prequential": prequential.to_dict(), "holdout": judged.candidate.to_dict(),
         "parent_holdout": judged.current.to_dict(), "effort": judged.effort.to_dict(),
-        "label_counts": plan.next_state.label_counts, "poison_segments": list(batch.poison), "attempt": attempt,
+        "label_counts": next_state.label_counts, "poison_segments": list(batch.poison), "attempt": attempt,
         "schema": schema.tag, "encoding": encoding.to_dict(),
         "timings": {"read_s": round(t1 - t0, 3), "train_s": round(t2 - t1, 3)},
         **({"staging": publish.staging_prefix(version, attempt), "files": sorted([*files, METADATA_JSON])}
@@ -187,13 +189,13 @@ def _train_and_commit(ctx: RoundContext, batch: RecordBatch, groups: dict[str, l
         version=version, parent=parent, created=int(time.time() * 1000),
         status=STATUS_PUBLISHED if decision.publish else STATUS_REJECTED,
         model_version=version if decision.publish else (latest.model_version if latest else ""),
-        records_seen=plan.next_state.records_seen, new_records=new.size, prequential_accuracy=prequential.accuracy,
+        records_seen=next_state.records_seen, new_records=new.size, prequential_accuracy=prequential.accuracy,
         holdout_accuracy=judged.candidate.accuracy, parent_holdout_accuracy=judged.current.accuracy,
         gate=decision.reason, duration_s=0.0, segments=tuple(sorted(groups)), state_key=state_key(version, attempt),
         metrics=metrics)
     if decision.publish:
         files[METADATA_JSON] = publish.metadata(round_, schema, encoding)
-    staged = publish.stage(s3, bucket, version, attempt, files, plan.next_state.to_bytes(), round_.state_key)
+    staged = publish.stage(s3, bucket, version, attempt, files, next_state.to_bytes(), round_.state_key)
     metrics["timings"]["publish_s"] = round(time.perf_counter() - t2, 3)
     round_ = _with_duration(round_, time.perf_counter() - t0)
     ctx.hook("before_commit")
@@ -202,6 +204,7 @@ def _train_and_commit(ctx: RoundContext, batch: RecordBatch, groups: dict[str, l
     except CommitConflict:
         publish.discard(s3, bucket, staged)
         raise
+    expire_states(s3, bucket, round_.state_key)
     if plan.drift.detected:  # the template's DriftMetricFilter counts this event (DriftAlarm)
         log.warning("round.drift", version=version, signals=list(plan.drift.signals), change_at=plan.drift.change_at,
                     prequential=prequential.accuracy, status=round_.status)

@@ -307,6 +307,23 @@ def upload_schema(aws: Any, request: DeployRequest, echo: Echo) -> str:
     return key
 
 
+def _memory_warning(schema_file: str, template_parameters: Mapping[str, Any], given: Mapping[str, str]) -> str | None:
+    """Whether the worker's round fits the instance (given values, else the template's defaults);
+    the replay sample's width is the schema's encoded width (one-hot columns, missing indicators)."""
+    from autotraining.costs import memory_warning
+    from autotraining.encoding import Encoding
+    from autotraining.schema import load_schema
+
+    def value(name: str) -> str:
+        return str(given.get(name, template_parameters.get(name, {}).get("Default", "")))
+
+    try:
+        reservoir = int(value("ReservoirSize"))
+    except ValueError:
+        return None  # CloudFormation refuses a non-number with its own message
+    return memory_warning(value("InstanceType"), reservoir, Encoding.from_schema(load_schema(schema_file)).width)
+
+
 def deploy(aws: Any, request: DeployRequest, echo: Echo = print) -> DeployResult:
     """Build and upload the artifacts and the template, then create or update the stack."""
     region = aws.settings.region
@@ -314,6 +331,10 @@ def deploy(aws: Any, request: DeployRequest, echo: Echo = print) -> DeployResult
     _parameters(doc.get("Parameters", {}), request.parameters, None)  # refuse unknown names before building
     if request.schema_file:
         check_schema_change(aws, request)
+    warning = _memory_warning(request.schema_file or aws.settings.schema_file, doc.get("Parameters", {}),
+                              request.parameters)
+    if warning:
+        echo(f"WARNING: {warning}")
     if ensure_artifact_bucket(aws.s3, request.artifact_bucket, region):
         echo(f"Created artifact bucket {request.artifact_bucket}")
     artifacts = [bundle.lambda_bundle(with_dependencies=request.with_dependencies), bundle.worker_artifact()]

@@ -34,6 +34,7 @@ EMULATOR_DROPPED_TYPES = (
 OUTPUT_SETTINGS = {
     "RecordsTable": "records_table",
     "ModelsTable": "models_table",
+    "ConsumedTable": "consumed_table",
     "Bucket": "bucket",
     "QueueUrl": "queue_url",
     "DlqUrl": "dlq_url",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import gzip
 import json
 import re
@@ -57,9 +58,13 @@ def test_segment_lines_hold_full_records(aws: Aws, schema: Schema, starts: list[
     ref = log_stream_batch(aws, schema, batch).segment
     assert ref is not None
     body = aws.s3.get_object(Bucket=aws.settings.bucket, Key=ref.key)["Body"].read()
-    assert decode_segment(body, schema) == generate(schema, 5, seed=3)
+    lines = decode_segment(body, schema)
+    assert [dataclasses.replace(r, seq="") for r in lines] == generate(schema, 5, seed=3)
+    # Each line carries its stream sequence number: the worker's dedupe key.
+    batch_seqs = [r["dynamodb"]["SequenceNumber"] for r in batch["Records"]]
+    assert [r.seq for r in lines] == batch_seqs
     first = json.loads(gzip.decompress(body).decode().splitlines()[0])
-    assert list(first) == ["id", "temp", "rh", "clo", "wind", "label", "created"]
+    assert list(first) == ["id", "temp", "rh", "clo", "wind", "label", "created", "seq"]
 
 
 def test_retried_stream_batch_writes_same_segment(aws: Aws, schema: Schema, starts: list[Any]) -> None:

@@ -23,6 +23,7 @@ OPERATION_ACTIONS = {
     "s3:HeadObject": {"s3:GetObject"},
     "s3:CopyObject": {"s3:GetObject", "s3:PutObject"},
     "s3:ListObjectsV2": {"s3:ListBucket"},
+    "s3:DeleteObjects": {"s3:DeleteObject"},
     "sqs:SendMessageBatch": {"sqs:SendMessage"},
     "sqs:DeleteMessageBatch": {"sqs:DeleteMessage"},
     "sqs:ChangeMessageVisibilityBatch": {"sqs:ChangeMessageVisibility"},
@@ -103,9 +104,11 @@ def test_stream_stays_within_its_role(recording: RecordingAws, monkeypatch: pyte
 def test_starter_stays_within_its_role(recording: RecordingAws) -> None:
     from handlers import starter
 
+    recording.sqs.send_message(QueueUrl=recording.settings.queue_url, MessageBody="{}")  # work is waiting
+    recording.actions.clear()
     starter.handle({"source": "schedule"}, recording)
     assert_within_role("starter", recording.actions, "ec2:StartInstances")
-    assert "ec2:StartInstances" in recording.actions
+    assert {"ec2:StartInstances", "sqs:GetQueueAttributes"} <= recording.actions
 
 
 def test_serving_functions_stay_within_their_roles(recording: RecordingAws, schema: Schema) -> None:

@@ -28,12 +28,12 @@ FUNCTION_ACTIONS: dict[str, set[str]] = {
     # mapping's on-failure destination is sent with the function's role too.
     "stream": {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams",
                "s3:PutObject", "sqs:SendMessage", "sqs:GetQueueAttributes", "lambda:InvokeFunction"},
-    # instance.ensure_started: DescribeInstances (state), StartInstances
-    "starter": {"ec2:DescribeInstances", "ec2:StartInstances"},
+    # instance.start_if_pending: GetQueueAttributes (work waiting?), DescribeInstances (state), StartInstances
+    "starter": {"sqs:GetQueueAttributes", "ec2:DescribeInstances", "ec2:StartInstances"},
     # serving: Registry.latest/get (GetItem), the model files (GetObject)
     "infer": {"dynamodb:GetItem", "s3:GetObject"},
-    # Registry.history (Scan), latest/get (GetItem), presigned GET URLs (signed with GetObject)
-    "model_proxy": {"dynamodb:GetItem", "dynamodb:Scan", "s3:GetObject"},
+    # Registry.history (Query on the history index), latest/get (GetItem), presigned GET URLs (GetObject)
+    "model_proxy": {"dynamodb:GetItem", "dynamodb:Query", "s3:GetObject"},
     # the generator writes through ingest.accept_records like the upload handler
     "generator": {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"},
     # the page is static files from the bundle
@@ -49,6 +49,7 @@ WORKER_ACTIONS = {
     "s3:ListBucket",  # a missing key answers 404 (publish.exists), not 403
     "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes",
     "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",  # registry + commit
+    "dynamodb:BatchWriteItem",  # consumed-segment marks, after the commit
     "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents",  # CloudWatch agent
     "ec2:StopInstances",  # itself only
 }

@@ -20,21 +20,28 @@ SCHEDULED = {"version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "deta
              "resources": ["arn:aws:events:us-east-1:123456789012:rule/autotraining-start-schedule"], "detail": {}}
 
 
+QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/autotraining-pending"
+
+
 class StubbedAws(Aws):
-    def __init__(self, ec2: Any) -> None:
-        super().__init__(Settings(instance_id=IID))
-        self._ec2 = ec2
+    def __init__(self, ec2: Any, sqs: Any) -> None:
+        super().__init__(Settings(instance_id=IID, queue_url=QUEUE))
+        self._clients = {"ec2": ec2, "sqs": sqs}
 
     def client(self, service: str) -> Any:
-        assert service == "ec2", service
-        return self._ec2
+        assert service in self._clients, service
+        return self._clients[service]
 
 
 @pytest.fixture
 def stubbed() -> Iterator[tuple[StubbedAws, Stubber]]:
-    client = boto3.client("ec2", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-    with Stubber(client) as stub:
-        yield StubbedAws(client), stub
+    """EC2 stubbed; a scheduled tick sees one message waiting in the (stubbed) pending queue."""
+    keys = {"region_name": "us-east-1", "aws_access_key_id": "x", "aws_secret_access_key": "x"}
+    client, sqs = boto3.client("ec2", **keys), boto3.client("sqs", **keys)
+    with Stubber(client) as stub, Stubber(sqs) as queue:
+        queue.add_response("get_queue_attributes", {"Attributes": {
+            "ApproximateNumberOfMessages": "1", "ApproximateNumberOfMessagesNotVisible": "0"}})
+        yield StubbedAws(client, sqs), stub
         stub.assert_no_pending_responses()
 
 
@@ -89,4 +96,31 @@ def test_lambda_entry_point_starts_the_emulated_instance(aws: Aws, monkeypatch: 
     assert handlers.starter.handler({"source": "stream"}, None)["action"] == "started"
     reservation = aws.ec2.describe_instances(InstanceIds=[aws.settings.instance_id])["Reservations"][0]
     assert reservation["Instances"][0]["State"]["Name"] == "running"
+    assert handlers.starter.handler(SCHEDULED, None)["action"] == "queue empty"
+    aws.sqs.send_message(QueueUrl=aws.settings.queue_url, MessageBody="{}")
     assert handlers.starter.handler(SCHEDULED, None)["action"] == "already running"
+
+
+def _instance_state(aws: Aws) -> str:
+    reservation = aws.ec2.describe_instances(InstanceIds=[aws.settings.instance_id])["Reservations"][0]
+    return str(reservation["Instances"][0]["State"]["Name"])
+
+
+def test_scheduled_tick_with_an_empty_queue_leaves_a_stopped_instance_stopped(aws: Aws) -> None:
+    aws.ec2.stop_instances(InstanceIds=[aws.settings.instance_id])
+    calls: list[str] = []
+    aws.ec2.meta.events.register("before-call.ec2.*", lambda model, **_: calls.append(model.name))
+    for _ in range(3):
+        assert handlers.starter.handle(SCHEDULED, aws, FAST)["action"] == "queue empty"
+    assert calls == []  # not even a DescribeInstances
+    assert _instance_state(aws) == "stopped"
+
+
+@pytest.mark.parametrize("in_flight", [False, True])
+def test_scheduled_tick_with_a_message_waiting_or_in_flight_starts_the_instance(aws: Aws, in_flight: bool) -> None:
+    aws.ec2.stop_instances(InstanceIds=[aws.settings.instance_id])
+    aws.sqs.send_message(QueueUrl=aws.settings.queue_url, MessageBody="{}")
+    if in_flight:  # a worker received it, then its instance was stopped from outside
+        assert aws.sqs.receive_message(QueueUrl=aws.settings.queue_url, VisibilityTimeout=60)["Messages"]
+    assert handlers.starter.handle(SCHEDULED, aws, FAST)["action"] == "started"
+    assert _instance_state(aws) == "running"

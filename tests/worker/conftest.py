@@ -2,10 +2,13 @@
 
 ``log_segment(records, first_sequence)`` plays the stream handler: it writes one segment with
 the core's ``encode_segment`` under the core's ``segment_key`` and sends its queue message,
-so the worker reads exactly what the ingest path writes.
+so the worker reads exactly what the ingest path writes: record i gets stream sequence number
+``first_sequence + i``, so the same record logged twice (a retried or bisected batch) is given
+the same first sequence offset by the test.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -46,7 +49,9 @@ def log_segment(waws: Aws, schema: Schema) -> LogSegment:
         first, last = str(first_sequence), str(first_sequence + max(len(records), 1) - 1)
         ref = SegmentRef(key=segment_key(SHARD, first, last), count=len(records), shard=SHARD,
                          first_sequence=first, last_sequence=last)
-        waws.s3.put_object(Bucket=waws.settings.bucket, Key=ref.key, Body=encode_segment(records, schema))
+        # Like the stream handler, each line carries its stream sequence number (first, first + 1, ...).
+        lines = [dataclasses.replace(r, seq=str(first_sequence + i)) for i, r in enumerate(records)]
+        waws.s3.put_object(Bucket=waws.settings.bucket, Key=ref.key, Body=encode_segment(lines, schema))
         for _ in range(copies if send else 0):
             waws.sqs.send_message(QueueUrl=waws.settings.queue_url, MessageBody=ref.to_message())
         return ref

@@ -9,7 +9,6 @@ import structlog
 from autotraining.generator import generate
 from worker.loop import Worker, WorkerOptions
 
-
 # Long enough that the round's visibility heartbeat (every second) keeps the messages hidden while a
 # round trains on a loaded machine; a 1 s timeout raced the heartbeat and made these tests flaky.
 VISIBILITY = 3
