@@ -37,6 +37,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from autotraining.local.stack import stack_credentials  # noqa: E402
+from autotraining.signing import signed_request  # noqa: E402
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -46,7 +49,9 @@ def free_port() -> int:
 
 def call(url: str, method: str = "GET", body: Any = None, timeout: float = 120) -> Any:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+    # Signed with the embedded stack's credentials: POST /records is authorized (SigV4), reads are public.
+    req = signed_request(url, data=data, method=method, headers={"content-type": "application/json"},
+                         credentials=stack_credentials())
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return json.loads(resp.read())

@@ -36,6 +36,7 @@ from test_dashboard import (
 from autotraining.generator import generate
 from autotraining.registry import Registry
 from autotraining.schema import Schema, load_schema
+from autotraining.signing import signed_request
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.timeout(400)]
 
@@ -68,7 +69,7 @@ def worker_trained() -> Iterator[WorkerTrained]:
                        boot_delay=0.5, schedule_seconds=5.0) as stack:
         rows = [r.to_log_dict(schema) for r in records]
         for i in range(0, len(rows), 1000):
-            req = urllib.request.Request(f"{stack.api_url}/records", data=json.dumps(rows[i:i + 1000]).encode(),
+            req = signed_request(f"{stack.api_url}/records", data=json.dumps(rows[i:i + 1000]).encode(),
                                          method="POST", headers={"content-type": "application/json"})
             with urllib.request.urlopen(req, timeout=60) as resp:
                 assert resp.status == 201

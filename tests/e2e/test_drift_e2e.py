@@ -20,6 +20,7 @@ from autotraining.generator import generate
 from autotraining.local.stack import EmbeddedStack
 from autotraining.registry import Registry
 from autotraining.schema import load_schema
+from autotraining.signing import signed_request
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +29,7 @@ SWAP = {"cold": "warm", "warm": "cold", "ok": "ok"}
 
 def call(url: str, method: str = "GET", body: Any = None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+    req = signed_request(url, data=data, method=method, headers={"content-type": "application/json"})
     with urllib.request.urlopen(req, timeout=60) as resp:
         return json.loads(resp.read())
 

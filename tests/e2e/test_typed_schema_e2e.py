@@ -15,13 +15,14 @@ from autotraining.generator import generate
 from autotraining.local.stack import EmbeddedStack
 from autotraining.registry import Registry
 from autotraining.segments import LOG_PREFIX
+from autotraining.signing import signed_request
 
 pytestmark = pytest.mark.e2e
 
 
 def call(url: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+    req = signed_request(url, data=data, method=method, headers={"content-type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=60) as resp:
             return resp.status, json.loads(resp.read())
