@@ -52,6 +52,19 @@ _FLOAT_FIELDS = {"gate_tolerance", "gate_min_kappa", "gate_recent_weight", "repl
 _BOOL_FIELDS = {"new_lineage"}
 
 
+# (field, lowest, highest) for the settings that must lie in a range.
+_RANGES = (
+    ("gate_tolerance", -1.0, 1.0),
+    ("gate_min_kappa", -1.0, 1.0),
+    ("gate_recent_weight", 0.0, 1.0),
+    ("replay_recent_share", 0.0, 1.0),
+    ("drift_delta", 0.0, 1.0),
+    ("drift_min_effect", 0.0, 1.0),
+    ("reservoir_size", 1, 10**9),
+    ("start_threshold", 1, 10**9),
+)
+
+
 class SettingsError(ValueError):
     """A setting has a value that cannot be used (named in the message)."""
 
@@ -106,6 +119,13 @@ class Settings:
             values[field] = _convert(field, raw)
         values.update(overrides or {})
         return cls(**values)
+
+    def __post_init__(self) -> None:
+        # Knobs whose out-of-range value would only fail later, inside a round: refuse them at start.
+        for name, low, high in _RANGES:
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise SettingsError(f"{ENV[name]}={value!r} is out of range [{low}, {high}]")
 
     def to_env(self) -> dict[str, str]:
         """The environment variables that rebuild these settings in another process."""
