@@ -1,8 +1,10 @@
 """Published on-demand AWS prices the cost estimate uses: one table, one date, one region.
 
-Prices are US East (N. Virginia) list prices in USD, from the public pricing pages of each
-service as they read on ``AS_OF`` (free tiers ignored). They change: re-check them on the pages
-in ``SOURCES`` and update this one file (with its date) rather than any caller.
+Prices are US East (N. Virginia) list prices in USD as the public pricing pages of each service
+gave them on ``AS_OF`` (free tiers ignored), entered by hand: the machines this project is built
+on cannot reach those pages, so they were not re-read when this table was written. Prices change:
+check them on the pages in ``SOURCES`` and update this one file (with its date) rather than any
+caller.
 """
 from __future__ import annotations
 
