@@ -22,53 +22,18 @@ the drain; verify first with a small run:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from autotraining.local.stack import stack_credentials  # noqa: E402
-from autotraining.signing import signed_request  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def call(url: str, method: str = "GET", body: Any = None, timeout: float = 120) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    # Signed with the embedded stack's credentials: POST /records is authorized (SigV4), reads are public.
-    req = signed_request(url, data=data, method=method, headers={"content-type": "application/json"},
-                         credentials=stack_credentials())
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        raise RuntimeError(f"{method} {url}: {exc.code} {exc.read()[:500]!r}") from None
-
-
-def wait(what: str, check: Any, timeout: float, every: float = 1.0) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        try:
-            if check():
-                return time.monotonic() - start
-        except (urllib.error.URLError, ConnectionError, OSError):
-            pass
-        time.sleep(every)
-    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+from accept_training import call, free_port, wait  # noqa: E402  (the embedded run's script helpers)
 
 
 def all_rounds(api: str) -> list[dict[str, Any]]:

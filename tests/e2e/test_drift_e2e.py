@@ -9,44 +9,19 @@ concept — the one round the benchmark (scripts/bench_drift.py) claims.
 from __future__ import annotations
 
 import dataclasses
-import json
-import time
-import urllib.request
 from typing import Any
 
 import pytest
+from e2e_fixtures import call, records_seen, upload, wait_for
 
 from autotraining.generator import generate
 from autotraining.local.stack import EmbeddedStack
 from autotraining.registry import Registry
 from autotraining.schema import load_schema
-from autotraining.signing import signed_request
 
 pytestmark = pytest.mark.e2e
 
 SWAP = {"cold": "warm", "warm": "cold", "ok": "ok"}
-
-
-def call(url: str, method: str = "GET", body: Any = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    req = signed_request(url, data=data, method=method, headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=60) as resp:
-        return json.loads(resp.read())
-
-
-def wait_for(what: str, check: Any, timeout: float) -> None:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def upload(api: str, records: list[Any], schema: Any) -> None:
-    for i in range(0, len(records), 1000):
-        rows = [r.to_log_dict(schema) for r in records[i:i + 1000]]
-        assert call(f"{api}/records", "POST", rows)["accepted"] == len(rows)
 
 
 def accuracy(api: str, schema: Any, records: list[Any]) -> float:
@@ -63,16 +38,12 @@ def test_abrupt_change_is_detected_shown_and_adapted_to_in_one_round() -> None:
                        schedule_seconds=5.0) as stack:
         registry = Registry(stack.aws.dynamodb, stack.settings.models_table)
 
-        def seen() -> int:
-            latest = registry.latest()
-            return latest.records_seen if latest else 0
-
         upload(stack.api_url, old, schema)
-        wait_for("the old concept to be committed", lambda: seen() == 4000, 180)
+        wait_for("the old concept to be committed", lambda: records_seen(registry) == 4000, 180)
         before = accuracy(stack.api_url, schema, fresh_new)
         last_old_round = registry.latest().round_version
         upload(stack.api_url, new, schema)
-        wait_for("the new concept to be committed", lambda: seen() == 7000, 180)
+        wait_for("the new concept to be committed", lambda: records_seen(registry) == 7000, 180)
 
         history = call(f"{stack.api_url}/models")["versions"][::-1]  # oldest first
         after_change = [v for v in history if v["version"] > last_old_round]

@@ -6,43 +6,15 @@ registry, like a client and an operator would.
 """
 from __future__ import annotations
 
-import json
-import time
-import urllib.request
-from collections.abc import Callable
-from typing import Any
-
 import pytest
+from e2e_fixtures import call, records_seen, upload, wait_for
 
 from autotraining.generator import generate
 from autotraining.local.stack import EmbeddedStack
 from autotraining.registry import Registry
 from autotraining.schema import load_schema
-from autotraining.signing import signed_request
 
 pytestmark = pytest.mark.e2e
-
-
-def call(url: str, method: str = "GET", body: Any = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    req = signed_request(url, data=data, method=method, headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=60) as resp:
-        return json.loads(resp.read())
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if check():
-            return time.monotonic() - start
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def upload(api: str, records: list[Any], schema: Any) -> None:
-    for i in range(0, len(records), 1000):
-        rows = [r.to_log_dict(schema) for r in records[i:i + 1000]]
-        assert call(f"{api}/records", "POST", rows)["accepted"] == len(rows)
 
 
 def test_uploads_are_trained_published_served_and_the_instance_stops() -> None:
@@ -52,14 +24,10 @@ def test_uploads_are_trained_published_served_and_the_instance_stops() -> None:
                        schedule_seconds=5.0) as stack:
         registry = Registry(stack.aws.dynamodb, stack.settings.models_table)
 
-        def seen() -> int:
-            latest = registry.latest()
-            return latest.records_seen if latest else 0
-
         upload(stack.api_url, first, schema)
-        wait_for("the first 2,000 records to be committed", lambda: seen() == 2000, 120)
+        wait_for("the first 2,000 records to be committed", lambda: records_seen(registry) == 2000, 120)
         upload(stack.api_url, second, schema)
-        wait_for("all 3,500 records to be committed", lambda: seen() == 3500, 120)
+        wait_for("all 3,500 records to be committed", lambda: records_seen(registry) == 3500, 120)
 
         history = call(f"{stack.api_url}/models")["versions"]
         assert len(history) >= 2 and history[0]["records_seen"] == 3500

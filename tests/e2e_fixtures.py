@@ -1,0 +1,45 @@
+"""Helpers the end-to-end tests share: signed JSON calls to the embedded API, uploads, waiting.
+
+A top-level module (imported as ``from e2e_fixtures import ...``), like ``ingest_fixtures``:
+pythermalcomfort installs a top-level ``tests`` package, so ``tests.…`` imports are avoided.
+"""
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+from autotraining.signing import signed_request
+
+
+def call(url: str, method: str = "GET", body: Any = None) -> Any:
+    """A JSON request to the embedded API, signed with the stack's credentials (uploads need it)."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = signed_request(url, data=data, method=method, headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        return json.loads(resp.read())
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float) -> float:
+    """Poll ``check`` every half second; the seconds it took, or an AssertionError naming ``what``."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if check():
+            return time.monotonic() - start
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def upload(api: str, records: list[Any], schema: Any) -> None:
+    """POST the records in 1,000-record requests; each must be accepted whole."""
+    for i in range(0, len(records), 1000):
+        rows = [r.to_log_dict(schema) for r in records[i:i + 1000]]
+        assert call(f"{api}/records", "POST", rows)["accepted"] == len(rows)
+
+
+def records_seen(registry: Any) -> int:
+    """What the last committed round counted (0 before the first)."""
+    latest = registry.latest()
+    return int(latest.records_seen) if latest else 0
