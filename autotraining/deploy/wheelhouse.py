@@ -40,9 +40,15 @@ log = get_logger(__name__)
 CACHE_DIR = PROJECT_ROOT / ".cache" / "wheelhouse"
 LOCK_NAME = "requirements.lock"
 WHEELS_DIR = "wheels"
-# The instance: Amazon Linux 2023 (glibc 2.34), python3.11, x86_64.
-INSTANCE_PLATFORM = ("--only-binary=:all:", "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
+# The instance: Amazon Linux 2023, python3.11, x86_64. Its glibc is 2.34, so every manylinux tag up
+# to manylinux_2_34 installs there (h5py 3.16 ships manylinux_2_28 wheels only); pip takes the
+# list as given, it does not infer the older tags from a newer one.
+INSTANCE_GLIBC = (2, 34)
+INSTANCE_PLATFORMS = ("manylinux1_x86_64", "manylinux2010_x86_64", "manylinux2014_x86_64",
+                      *(f"manylinux_2_{minor}_x86_64" for minor in range(5, INSTANCE_GLIBC[1] + 1)))
+INSTANCE_PLATFORM = ("--only-binary=:all:", *(arg for p in INSTANCE_PLATFORMS for arg in ("--platform", p)),
                      "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311")
+KEEP_BUILT = 2  # packed wheelhouses kept under <cache>/built/
 _FIXED_EPOCH = 315532800  # 1980-01-01, the earliest time a zip (a wheel) can hold
 _WHEEL_NAME = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl$")
 
@@ -197,6 +203,10 @@ def pack(wheel_dir: Path, lock: str, out_dir: Path) -> tuple[Path, str, int]:
     digest = sha256_file(tmp)
     final = out_dir / f"{digest}.tar"
     tmp.replace(final)
+    os.utime(final)
+    # a full wheelhouse is ~1 GB: keep the newest few builds, not every one
+    for old in sorted(out_dir.glob("*.tar"), key=lambda p: p.stat().st_mtime, reverse=True)[KEEP_BUILT:]:
+        old.unlink(missing_ok=True)
     return final, digest, final.stat().st_size
 
 
