@@ -48,6 +48,10 @@ INSTANCE_PLATFORMS = ("manylinux1_x86_64", "manylinux2010_x86_64", "manylinux201
                       *(f"manylinux_2_{minor}_x86_64" for minor in range(5, INSTANCE_GLIBC[1] + 1)))
 INSTANCE_PLATFORM = ("--only-binary=:all:", *(arg for p in INSTANCE_PLATFORMS for arg in ("--platform", p)),
                      "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311")
+# What constraints.txt leaves open but the instance needs: tensorflow_hub (imported by tensorflowjs)
+# imports pkg_resources, which setuptools 82 removed; tensorboard's "setuptools>=41" would otherwise
+# lock the newest one (a venv's own setuptools is replaced by the locked wheel).
+INSTANCE_CONSTRAINTS = ("setuptools<82",)
 KEEP_BUILT = 2  # packed wheelhouses kept under <cache>/built/
 _FIXED_EPOCH = 315532800  # 1980-01-01, the earliest time a zip (a wheel) can hold
 _WHEEL_NAME = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl$")
@@ -138,6 +142,9 @@ def download(requirements: Sequence[str], dest: Path, *, constraints: Path | Non
     common = ["download", "--quiet", *INSTANCE_PLATFORM, "--dest", str(dest), "--find-links", str(cache_dir)]
     if constraints is not None:
         common += ["--constraint", str(constraints)]
+    instance_pins = dest / "instance-constraints.txt"
+    instance_pins.write_text("".join(line + "\n" for line in INSTANCE_CONSTRAINTS))
+    common += ["--constraint", str(instance_pins)]
     proc = _pip([*common, "--no-index", *requirements])
     if proc.returncode != 0:
         echo(f"  downloading wheels for {len(requirements)} requirement(s) from the index (cached in {cache_dir}) ...")
