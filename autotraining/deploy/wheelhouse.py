@@ -111,12 +111,14 @@ def parse_wheel(path: Path) -> Wheel:
                  sha256=sha256_file(path), size=path.stat().st_size)
 
 
-def worker_requirements(root: Path = PROJECT_ROOT) -> list[str]:
-    """The instance's requirements as setup.cfg states them: install_requires + the [worker] extra."""
+def worker_requirements(root: Path = PROJECT_ROOT, extra: str | None = "worker") -> list[str]:
+    """The instance's requirements as setup.cfg states them: install_requires + the ``extra``
+    (None: install_requires alone, what the project wheel needs to install)."""
     cfg = configparser.ConfigParser()
     cfg.read(root / "setup.cfg")
-    lines = cfg.get("options", "install_requires", fallback="") + "\n" + cfg.get("options.extras_require", "worker",
-                                                                                  fallback="")
+    lines = cfg.get("options", "install_requires", fallback="")
+    if extra:
+        lines += "\n" + cfg.get("options.extras_require", extra, fallback="")
     return [line.strip() for line in lines.splitlines() if line.strip() and not line.strip().startswith("#")]
 
 
