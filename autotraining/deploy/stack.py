@@ -331,6 +331,8 @@ def deploy(aws: Any, request: DeployRequest, echo: Echo = print) -> DeployResult
     region = aws.settings.region
     doc = template.load_template()
     _parameters(doc.get("Parameters", {}), request.parameters, None)  # refuse unknown names before building
+    if request.wheelhouse:  # a given wheelhouse is checked before anything is built or uploaded
+        wheelhouse.open_wheelhouse(Path(request.wheelhouse))
     if request.schema_file:
         check_schema_change(aws, request)
     if ensure_artifact_bucket(aws.s3, request.artifact_bucket, region):

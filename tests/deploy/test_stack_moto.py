@@ -133,12 +133,15 @@ def test_bad_tags_are_one_line_errors_before_anything_is_built(server: dict[str,
 @pytest.mark.parametrize("args, message", [
     (["--parameter", "NoSuchParameter=1"], "the template has no parameter NoSuchParameter"),
     (["--parameter", "novalue"], "is not KEY=VALUE"),
+    (["--wheelhouse", "/nonexistent/wheelhouse.tar"], "cannot read the wheelhouse /nonexistent/wheelhouse.tar"),
+    (["--wheelhouse", __file__], "cannot read the wheelhouse"),
 ])
 def test_bad_parameters_are_one_line_errors(server: dict[str, Any], capsys: pytest.CaptureFixture[str],
                                             args: list[str], message: str) -> None:
     code, out, err = deploy(server, capsys, "--stack-name", f"deploytest-{uuid.uuid4().hex[:8]}", *args)
     assert code == 2
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "Uploaded" not in out  # refused before anything is built or uploaded
 
 
 def test_deploy_without_credentials_is_a_one_line_error(tmp_path: Any) -> None:
