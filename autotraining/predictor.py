@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from autotraining.artifacts import METADATA_JSON, MODEL_JSON, model_key
+from autotraining.artifacts import METADATA_JSON, MODEL_JSON, check_file, model_key
 from autotraining.encoding import Encoding
 from autotraining.schema import Value
 
@@ -268,10 +268,13 @@ class Predictor:
                    metadata=metadata, encoding=encoding)
 
     @classmethod
-    def from_s3(cls, s3: Any, bucket: str, version: str) -> Predictor:
-        """Load ``models/<version>/`` (model.json, the shards it names, metadata.json) from S3."""
+    def from_s3(cls, s3: Any, bucket: str, version: str, hashes: Mapping[str, str] | None = None) -> Predictor:
+        """Load ``models/<version>/`` (model.json, the shards it names, metadata.json) from S3; every
+        file with a hash in ``hashes`` (the round's ``metrics["sha256"]``) must match it
+        (``CorruptArtifact`` otherwise)."""
         def get(filename: str) -> bytes:
-            return s3.get_object(Bucket=bucket, Key=model_key(version, filename))["Body"].read()  # type: ignore[no-any-return]
+            body = s3.get_object(Bucket=bucket, Key=model_key(version, filename))["Body"].read()
+            return check_file(version, filename, body, hashes)
 
         model_json = get(MODEL_JSON)
         manifest = json.loads(model_json).get("weightsManifest") or []

@@ -2,7 +2,8 @@
 
 - ``ModelCache`` keeps the serving ``Predictor`` in memory and asks the registry whether
   ``latest`` moved at most every ``settings.model_cache_seconds``; a move loads the new version.
-  Any failure to load it (missing, truncated or corrupt files, an S3 fault) keeps the last good
+  Every file is checked against the sha256 its round committed (``load_verified``). Any failure
+  to load it (missing, truncated or corrupt files, an S3 fault) keeps the last good
   model serving and logs one ``model.load_failed`` error per bad version (retried each check,
   so a repaired upload is picked up).
 - ``ModelProxy.locate`` decides which S3 object a ``GET /models/{version}/{file}`` may fetch:
@@ -23,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from autotraining.artifacts import VERSION_PATTERN, is_servable_file, model_key
+from autotraining.artifacts import HASHES_METRIC, VERSION_PATTERN, is_servable_file, model_key
 from autotraining.aws import Aws
 from autotraining.errors import NoModel, Refused
 from autotraining.logs import get_logger
@@ -65,8 +66,8 @@ class ModelCache:
     def for_aws(cls, aws: Aws) -> ModelCache:
         """The cache a container keeps: registry and bucket from ``aws.settings``."""
         s = aws.settings
-        return cls(Registry(aws.dynamodb, s.models_table), lambda v: Predictor.from_s3(aws.s3, s.bucket, v),
-                   ttl=s.model_cache_seconds)
+        registry = Registry(aws.dynamodb, s.models_table)
+        return cls(registry, lambda v: load_verified(aws.s3, s.bucket, registry, v), ttl=s.model_cache_seconds)
 
     def get(self) -> Predictor:
         """The serving predictor; raises ``NoModel`` before the first publish."""
@@ -104,6 +105,14 @@ class ModelCache:
         self._predictor, self._unavailable = predictor, ""
         self.loads += 1
         log.info("model.loaded", version=version, ms=round((time.perf_counter() - started) * 1000, 1))
+
+
+def load_verified(s3: Any, bucket: str, registry: Registry, version: str) -> Predictor:
+    """``models/<version>/`` with every file checked against the sha256 its committed round recorded
+    (``artifacts.check_file``): a corrupted published file fails the load like a missing one."""
+    committed = registry.get(version)
+    hashes = committed.metrics.get(HASHES_METRIC) if committed else None
+    return Predictor.from_s3(s3, bucket, version, hashes if isinstance(hashes, dict) else None)
 
 
 def read_rows(payload: Any, schema: Schema) -> list[tuple[Value, ...]]:

@@ -18,11 +18,19 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from autotraining.artifacts import METADATA_JSON, model_key
+from autotraining.artifacts import (
+    HASHES_METRIC,
+    KERAS_FILE,
+    METADATA_JSON,
+    CorruptArtifact,
+    check_file,
+    file_hashes,
+    model_key,
+)
 from autotraining.aws import Aws
 from autotraining.encoding import Encoding
 from autotraining.logs import get_logger
@@ -45,6 +53,7 @@ from worker.state import TrainingState, expire_states, state_key
 log = get_logger("worker.round")
 
 MAX_CONFLICTS = 5
+MAX_WARM_START_FALLBACK = 3  # corrupt published versions passed over before training from scratch
 
 
 @dataclass(frozen=True)
@@ -95,13 +104,59 @@ def load_state(ctx: RoundContext, latest: Latest | None) -> TrainingState:
     return state
 
 
-def load_model(ctx: RoundContext, latest: Latest | None) -> Any | None:
-    if latest is None or not latest.model_version:
-        return None
+@dataclass(frozen=True)
+class WarmStart:
+    """The model a round starts from, which published version it came from, and the newer
+    published versions passed over because their committed ``model.h5`` was corrupt."""
+
+    model: Any | None
+    version: str  # "" when the round trains from scratch
+    skipped: tuple[tuple[str, str], ...] = ()  # (version, why)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "skipped": [{"version": v, "error": e} for v, e in self.skipped]}
+
+
+def _intact_model(ctx: RoundContext, round_: ModelVersion) -> Any:
+    """The Keras model of a published round, its bytes checked against the committed sha256.
+    S3 faults (ClientError, BotoCoreError) propagate: they are the loop's to back off from."""
     s3, bucket = ctx.aws.s3, ctx.aws.settings.bucket
-    publish.ensure_promoted(s3, bucket, ctx.registry)
-    body = s3.get_object(Bucket=bucket, Key=model_key(latest.model_version, "model.h5"))["Body"].read()
-    return trainer.from_h5_bytes(body)
+    body = s3.get_object(Bucket=bucket, Key=model_key(round_.version, KERAS_FILE))["Body"].read()
+    check_file(round_.version, KERAS_FILE, body, round_.metrics.get(HASHES_METRIC))
+    try:
+        return trainer.from_h5_bytes(body)
+    except Exception as exc:  # noqa: BLE001 - h5py/Keras raise many types for bytes that are not a model
+        raise CorruptArtifact(f"{model_key(round_.version, KERAS_FILE)} does not load: "
+                              f"{type(exc).__name__}: {exc}"[:300]) from None
+
+
+def _published_newest_first(registry: Registry, serving: str) -> Iterator[ModelVersion]:
+    """The serving round, then older published rounds (the history is read only if needed)."""
+    round_ = registry.get(serving)
+    if round_ is not None:
+        yield round_
+    yield from (r for r in registry.history(limit=MAX_WARM_START_FALLBACK * 4, before=serving) if r.published)
+
+
+def load_model(ctx: RoundContext, latest: Latest | None) -> WarmStart:
+    """Warm start from the serving model; when its committed file is corrupt (another sha256, or
+    not loadable), from the newest intact published version before it (at most
+    ``MAX_WARM_START_FALLBACK`` back), else from scratch. Each corrupt version is one logged error
+    and is recorded in the round's metrics; the round itself goes on (its segments are healthy)."""
+    if latest is None or not latest.model_version:
+        return WarmStart(None, "")
+    publish.ensure_promoted(ctx.aws.s3, ctx.aws.settings.bucket, ctx.registry)
+    skipped: list[tuple[str, str]] = []
+    for round_ in _published_newest_first(ctx.registry, latest.model_version):
+        if len(skipped) >= MAX_WARM_START_FALLBACK:
+            break
+        try:
+            return WarmStart(_intact_model(ctx, round_), round_.version, tuple(skipped))
+        except CorruptArtifact as exc:
+            log.error("round.model_corrupt", version=round_.version, serving=latest.model_version, error=str(exc))
+            skipped.append((round_.version, str(exc)))
+    log.error("round.warm_start_unavailable", serving=latest.model_version, skipped=[v for v, _ in skipped])
+    return WarmStart(None, "", tuple(skipped))
 
 
 def run_round(ctx: RoundContext, deliveries: list[Delivery]) -> RoundOutcome:
@@ -161,9 +216,12 @@ def _train_and_commit(ctx: RoundContext, batch: RecordBatch, groups: dict[str, l
         # segment): nothing to count or learn, and deleting the messages loses nothing.
         log.info("round.nothing_new", segments=sorted(groups))
         return None
-    current = load_model(ctx, latest)
+    warm = load_model(ctx, latest)
+    current = warm.model
     encoding = Encoding.from_schema(schema)  # after a schema change: migrate, widen or start a fresh lineage
-    state, current = lineage.adapt(ctx.registry, latest, state, current, encoding, len(schema.labels),
+    # the lineage check reads the encoding of the version the model really came from
+    model_latest = dataclasses.replace(latest, model_version=warm.version) if latest and warm.skipped else latest
+    state, current = lineage.adapt(ctx.registry, model_latest, state, current, encoding, len(schema.labels),
                                    load_state(ctx, None))
     # Test-then-train: the current model on the new records, before it learns from them.
     prequential = trainer.score(current, new.x, new.y, schema.labels)
@@ -183,8 +241,9 @@ def _train_and_commit(ctx: RoundContext, batch: RecordBatch, groups: dict[str, l
         "label_counts": next_state.label_counts, "poison_segments": list(batch.poison), "attempt": attempt,
         "schema": schema.tag, "encoding": encoding.to_dict(),
         "timings": {"read_s": round(t1 - t0, 3), "train_s": round(t2 - t1, 3)},
-        **({"staging": publish.staging_prefix(version, attempt), "files": sorted([*files, METADATA_JSON])}
-           if decision.publish else {})}
+        **({"warm_start": warm.to_dict()} if warm.skipped else {}),
+        **({"staging": publish.staging_prefix(version, attempt), "files": sorted([*files, METADATA_JSON]),
+            HASHES_METRIC: file_hashes(files)} if decision.publish else {})}
     round_ = ModelVersion(
         version=version, parent=parent, created=int(time.time() * 1000),
         status=STATUS_PUBLISHED if decision.publish else STATUS_REJECTED,

@@ -1,4 +1,4 @@
-"""`autotraining deploy`: build the Lambda bundle and the worker artifact, upload them under
+"""`autotraining deploy`: build the Lambda bundle and the worker's hashed wheelhouse, upload them under
 content-addressed keys, and create or update the CloudFormation stack through a change set
 (printed before it runs; ``--dry-run`` stops there). Prints the stack's outputs at the end.
 """
@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "first, and refused when it cannot continue the serving model's lineage")
     parser.add_argument("--new-lineage", action="store_true",
                         help="let an incompatible schema change start a fresh model lineage (old versions stay readable)")
+    parser.add_argument("--wheelhouse", default=None, metavar="FILE",
+                        help="a worker wheelhouse tar built earlier (worker/<sha256>.tar under .cache/wheelhouse/built/); "
+                             "None: resolve the worker's pinned requirements for the instance and build it (cached)")
     parser.add_argument("--dry-run", action="store_true",
                         help="create and print the change set, then delete it without executing")
     parser.add_argument("--poll-seconds", type=float, default=5.0,
@@ -90,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
         result = deploy(aws, DeployRequest(stack_name=args.stack_name, artifact_bucket=bucket,
                                            parameters=parameters, tags=tags, dry_run=args.dry_run,
                                            poll_seconds=args.poll_seconds, schema_file=args.schema or "",
-                                           new_lineage=args.new_lineage), echo=lambda s: print(s, flush=True))
+                                           new_lineage=args.new_lineage,
+                                           wheelhouse=args.wheelhouse or ""), echo=lambda s: print(s, flush=True))
     except NoCredentialsError:
         raise UsageError("no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)") from None
     except NoRegionError:

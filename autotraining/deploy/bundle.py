@@ -8,9 +8,10 @@
   virtualenv when its installed wheel fits the runtime (pure Python, or cp311 manylinux2014 /
   manylinux_2_17 x86_64 on an x86_64 host); otherwise its wheel for the runtime is fetched once
   with ``pip download --only-binary=:all: --platform manylinux2014_x86_64`` into ``.cache/``.
-- **Worker artifact** (``worker/<sha256>.tar.gz``): ``src/`` with the project's packaging files,
-  the core and ``worker/`` (with its systemd unit); the instance runs
-  ``pip install -c src/constraints.txt "src[worker]"`` on it (see the template's user data).
+- **Worker source artifact** (``worker/<sha256>.tar.gz``): ``src/`` with the project's packaging
+  files, the core and ``worker/`` (with its systemd unit). Only the embedded run names it (its
+  instance never boots); ``autotraining deploy`` ships the worker's hashed wheelhouse instead
+  (``autotraining.deploy.wheelhouse``), which is what the instance installs.
 
 Both are byte-for-byte deterministic (sorted entries, fixed timestamps and modes), so the same
 code gives the same key, and an unchanged artifact is neither uploaded nor redeployed.

@@ -13,11 +13,12 @@ import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from autotraining.deploy import bundle, template
+from autotraining.deploy import bundle, template, wheelhouse
 from autotraining.logs import get_logger
 
 log = get_logger(__name__)
@@ -238,6 +239,7 @@ class DeployRequest:
     poll_seconds: float = 5.0
     schema_file: str = ""  # a schema to ship (S3 object in the artifact bucket, parameter SchemaKey)
     new_lineage: bool = False  # an incompatible schema change starts a fresh lineage instead of being refused
+    wheelhouse: str = ""  # a wheelhouse tar built earlier (`deploy --wheelhouse FILE`); "" builds the worker's
 
 
 def ensure_artifact_bucket(s3: Any, bucket: str, region: str) -> bool:
@@ -324,11 +326,30 @@ def _memory_warning(schema_file: str, template_parameters: Mapping[str, Any], gi
     return memory_warning(value("InstanceType"), reservoir, Encoding.from_schema(load_schema(schema_file)).width)
 
 
+def worker_wheelhouse(aws: Any, request: DeployRequest, echo: Echo) -> wheelhouse.Wheelhouse:
+    """The wheelhouse the instance installs (given, or built from the worker's pinned requirements),
+    uploaded under its content hash; a dry run only says whether it would be uploaded."""
+    if request.wheelhouse:
+        house = wheelhouse.open_wheelhouse(Path(request.wheelhouse))
+        echo(f"Using {house.describe()} from {request.wheelhouse}")
+    else:
+        house = wheelhouse.build_wheelhouse(echo=echo)
+    if request.dry_run:
+        there = wheelhouse.present(aws.s3, request.artifact_bucket, house.key)
+        echo(f"{'Unchanged' if there else 'Dry run: would upload'} {house.describe()}")
+    else:
+        uploaded = wheelhouse.upload(aws.s3, request.artifact_bucket, house, echo)
+        echo(f"{'Uploaded' if uploaded else 'Unchanged'} {house.describe()}")
+    return house
+
+
 def deploy(aws: Any, request: DeployRequest, echo: Echo = print) -> DeployResult:
     """Build and upload the artifacts and the template, then create or update the stack."""
     region = aws.settings.region
     doc = template.load_template()
     _parameters(doc.get("Parameters", {}), request.parameters, None)  # refuse unknown names before building
+    if request.wheelhouse:  # a given wheelhouse is checked before anything is built or uploaded
+        wheelhouse.open_wheelhouse(Path(request.wheelhouse))
     if request.schema_file:
         check_schema_change(aws, request)
     warning = _memory_warning(request.schema_file or aws.settings.schema_file, doc.get("Parameters", {}),
@@ -337,18 +358,18 @@ def deploy(aws: Any, request: DeployRequest, echo: Echo = print) -> DeployResult
         echo(f"WARNING: {warning}")
     if ensure_artifact_bucket(aws.s3, request.artifact_bucket, region):
         echo(f"Created artifact bucket {request.artifact_bucket}")
-    artifacts = [bundle.lambda_bundle(with_dependencies=request.with_dependencies), bundle.worker_artifact()]
-    for artifact in artifacts:
-        uploaded = bundle.upload(aws.s3, request.artifact_bucket, artifact)
-        echo(f"{'Uploaded' if uploaded else 'Unchanged'} {artifact.describe()}")
+    code = bundle.lambda_bundle(with_dependencies=request.with_dependencies)
+    uploaded = bundle.upload(aws.s3, request.artifact_bucket, code)
+    echo(f"{'Uploaded' if uploaded else 'Unchanged'} {code.describe()}")
+    worker = worker_wheelhouse(aws, request, echo)
     if request.emulator_cut:
         body, suffix = template.to_json(template.for_emulator(doc)), "json"
     else:
         body, suffix = template.TEMPLATE_PATH.read_text(), "yaml"
     key = f"templates/{hashlib.sha256(body.encode()).hexdigest()}.{suffix}"
     aws.s3.put_object(Bucket=request.artifact_bucket, Key=key, Body=body.encode(), ServerSideEncryption="AES256")
-    parameters = {"CodeBucket": request.artifact_bucket, "CodeKey": artifacts[0].key,
-                  "WorkerArtifactKey": artifacts[1].key, **request.parameters}
+    parameters = {"CodeBucket": request.artifact_bucket, "CodeKey": code.key,
+                  "WorkerArtifactKey": worker.key, **request.parameters}
     if request.schema_file:
         parameters["SchemaKey"] = upload_schema(aws, request, echo)
     if request.new_lineage:

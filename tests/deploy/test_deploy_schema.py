@@ -27,8 +27,17 @@ pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse:UserWarning")
 FUNCTIONS = ("upload", "stream", "starter", "infer", "model-proxy", "generator", "page")
 
 
+@pytest.fixture(autouse=True)
+def _small_wheelhouse(wheelhouse_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(WHEELHOUSE, "path", str(wheelhouse_file))
+
+
+WHEELHOUSE: dict[str, str] = {}  # the deploys here ship the project's wheel alone (no TensorFlow download)
+
+
 def deploy(url: str, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(["deploy", "--endpoint-url", url, "--region", "us-east-1", "--poll-seconds", "0.05", *args])
+    code = main(["deploy", "--endpoint-url", url, "--region", "us-east-1", "--poll-seconds", "0.05",
+                 "--wheelhouse", WHEELHOUSE["path"], *args])
     out, err = capsys.readouterr()
     return code, out, err
 

@@ -17,18 +17,20 @@ import pytest
 from autotraining.aws import Aws
 from autotraining.cli import main
 from autotraining.deploy.template import dropped_for_emulator, load_template
+from autotraining.deploy.wheelhouse import sha256_file
 from autotraining.local.provision import emulator_template_body
 
 
 @pytest.fixture
-def server(moto_server_url: str) -> Iterator[dict[str, Any]]:
+def server(moto_server_url: str, wheelhouse_file: Path) -> Iterator[dict[str, Any]]:
     clients = {name: boto3.client(name, endpoint_url=moto_server_url, region_name="us-east-1")
                for name in ("cloudformation", "sqs", "lambda", "ec2", "s3", "dynamodb")}
-    yield {"url": moto_server_url, **clients}
+    yield {"url": moto_server_url, "wheelhouse": str(wheelhouse_file), **clients}
 
 
 def deploy(server: dict[str, Any], capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(["deploy", "--endpoint-url", server["url"], "--region", "us-east-1", "--poll-seconds", "0.05", *args])
+    code = main(["deploy", "--endpoint-url", server["url"], "--region", "us-east-1", "--poll-seconds", "0.05",
+                 "--wheelhouse", server["wheelhouse"], *args])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -58,6 +60,10 @@ def test_deploy_creates_the_stack_then_a_changed_parameter_applies_as_a_change_s
               for p in server["cloudformation"].describe_stacks(StackName=stack)["Stacks"][0]["Parameters"]}
     assert params["CodeKey"].startswith("lambda/") and params["WorkerArtifactKey"].startswith("worker/")
     server["s3"].head_object(Bucket=params["CodeBucket"], Key=params["CodeKey"])
+    # the instance's artifact is the wheelhouse given to deploy, uploaded under its content hash
+    assert params["WorkerArtifactKey"] == f"worker/{sha256_file(Path(server['wheelhouse']))}.tar"
+    assert "Uploaded worker wheelhouse: worker/" in out
+    server["s3"].head_object(Bucket=params["CodeBucket"], Key=params["WorkerArtifactKey"])
 
     # second run, changed parameters: an UPDATE change set, printed, executed, applied
     code, out, err = deploy(server, capsys, "--stack-name", stack, "--parameter", "QueueVisibilityTimeout=300",
@@ -78,6 +84,7 @@ def test_deploy_creates_the_stack_then_a_changed_parameter_applies_as_a_change_s
     code, out, err = deploy(server, capsys, "--stack-name", stack, "--parameter", "QueueVisibilityTimeout=60", "--dry-run")
     assert code == 0, err
     assert "Dry run: change set deleted, nothing executed." in out and "Executing" not in out
+    assert "Unchanged worker wheelhouse: worker/" in out
     assert pending_visibility(server, stack) == "300"
 
 
@@ -86,6 +93,11 @@ def test_first_dry_run_leaves_no_stack(server: dict[str, Any], capsys: pytest.Ca
     code, out, err = deploy(server, capsys, "--stack-name", stack, "--dry-run")
     assert code == 0, err
     assert "Add      RecordsTable" in out and "nothing executed" in out
+    # the wheelhouse a dry run would ship is named, not uploaded
+    key = f"worker/{sha256_file(Path(server['wheelhouse']))}.tar"
+    assert f"Dry run: would upload worker wheelhouse: {key}" in out
+    bucket = next(b["Name"] for b in server["s3"].list_buckets()["Buckets"] if b["Name"].startswith(stack))
+    assert server["s3"].list_objects_v2(Bucket=bucket, Prefix="worker/").get("KeyCount") == 0
     stacks = [s for s in server["cloudformation"].list_stacks()["StackSummaries"]
               if s["StackName"] == stack and s["StackStatus"] != "DELETE_COMPLETE"]
     assert stacks == []
@@ -121,12 +133,15 @@ def test_bad_tags_are_one_line_errors_before_anything_is_built(server: dict[str,
 @pytest.mark.parametrize("args, message", [
     (["--parameter", "NoSuchParameter=1"], "the template has no parameter NoSuchParameter"),
     (["--parameter", "novalue"], "is not KEY=VALUE"),
+    (["--wheelhouse", "/nonexistent/wheelhouse.tar"], "cannot read the wheelhouse /nonexistent/wheelhouse.tar"),
+    (["--wheelhouse", __file__], "cannot read the wheelhouse"),
 ])
 def test_bad_parameters_are_one_line_errors(server: dict[str, Any], capsys: pytest.CaptureFixture[str],
                                             args: list[str], message: str) -> None:
     code, out, err = deploy(server, capsys, "--stack-name", f"deploytest-{uuid.uuid4().hex[:8]}", *args)
     assert code == 2
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "Uploaded" not in out  # refused before anything is built or uploaded
 
 
 def test_deploy_without_credentials_is_a_one_line_error(tmp_path: Any) -> None:
