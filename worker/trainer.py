@@ -65,6 +65,10 @@ class TrainConfig:
     # ``change_max_epochs``), so a round of a few thousand post-change rows is learnt in full.
     change_steps: int = 3000
     change_max_epochs: int = 40
+    # The learning rate at a round's last step, as a share of ``learning_rate``: the rate follows a
+    # cosine from the full rate down to this (SGDR's annealing, Loshchilov & Hutter, ICLR 2017), so
+    # each round ends with small steps that settle the boundaries. 1.0 = a constant rate.
+    final_rate_share: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -76,15 +80,19 @@ class Effort:
     starts: tuple[str, ...]  # "warm" (from the serving model), "fresh" (re-initialised)
     reason: str
     chosen: str = ""  # the start whose model the gate judged (set after training)
+    final_rate_share: float = 1.0  # the rate at the last step / ``learning_rate`` (cosine annealing)
 
     def to_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "learning_rate": self.learning_rate, "starts": list(self.starts),
-                "reason": self.reason, "chosen": self.chosen}
+                "reason": self.reason, "chosen": self.chosen, "final_rate_share": self.final_rate_share}
 
 
 def plan_effort(n_train: int, changed: bool, has_model: bool, config: TrainConfig) -> Effort:
     """The round's effort, by rule (measured in scripts/bench_drift.py, documented in docs/worker.md).
 
+    - every round: the rate is annealed along a cosine from ``learning_rate`` to
+      ``final_rate_share`` of it over the round's steps (docs/worker.md: after one round the
+      covariate stream 0.992 → 0.999, stationary 0.992 → 0.997; the same number of steps);
     - no model yet: a fresh model, ``config.epochs`` passes;
     - stationary: warm start, ``config.epochs`` passes at ``config.learning_rate`` (what keeps
       stationary streams where they were);
@@ -93,13 +101,14 @@ def plan_effort(n_train: int, changed: bool, has_model: bool, config: TrainConfi
       fresh model trained beside the warm start — after a large change the old weights can be a
       worse start than none; the gate keeps whichever scores better on post-change rows.
     """
+    share = config.final_rate_share
     if not has_model:
-        return Effort(config.epochs, config.learning_rate, ("fresh",), "first model")
+        return Effort(config.epochs, config.learning_rate, ("fresh",), "first model", final_rate_share=share)
     if not changed:
-        return Effort(config.epochs, config.learning_rate, ("warm",), "stationary")
+        return Effort(config.epochs, config.learning_rate, ("warm",), "stationary", final_rate_share=share)
     steps_per_epoch = max(1, -(-max(n_train, 1) // config.batch_size))
     epochs = min(config.change_max_epochs, max(config.epochs, -(-config.change_steps // steps_per_epoch)))
-    return Effort(epochs, config.learning_rate, ("warm", "fresh"), "change detected")
+    return Effort(epochs, config.learning_rate, ("warm", "fresh"), "change detected", final_rate_share=share)
 
 
 @dataclass(frozen=True)
@@ -190,7 +199,10 @@ def train(base: Any | None, x: np.ndarray, y: np.ndarray, n_labels: int, config:
     k = keras()
     k.utils.set_random_seed(config.seed)
     epochs = effort.epochs if effort else config.epochs
-    rate = effort.learning_rate if effort else config.learning_rate
+    rate: Any = effort.learning_rate if effort else config.learning_rate
+    if effort is not None and effort.final_rate_share < 1.0 and len(y):
+        steps = epochs * -(-len(y) // config.batch_size)
+        rate = k.optimizers.schedules.CosineDecay(rate, decay_steps=steps, alpha=effort.final_rate_share)
     if base is None:
         model = build_model(x.shape[1], n_labels, x.mean(axis=0), x.std(axis=0), config)
     else:

@@ -139,3 +139,18 @@ def test_effort_rule_trains_harder_and_from_both_starts_after_a_change() -> None
     assert after.starts == ("warm", "fresh") and after.epochs == 22  # ⌈1500 / ⌈4500/64⌉⌉
     assert trainer.plan_effort(200, True, True, cfg).epochs == 40
     assert trainer.plan_effort(90000, True, True, cfg).epochs == 12
+
+
+def test_every_round_anneals_its_rate_to_the_configured_share_and_comparisons_keep_a_constant_rate(data) -> None:
+    x, y = data
+    cfg = trainer.TrainConfig(hidden=(8,), epochs=2, learning_rate=0.01, final_rate_share=0.05)
+    for changed, has_model in ((False, False), (False, True), (True, True)):
+        assert trainer.plan_effort(300, changed, has_model, cfg).final_rate_share == 0.05
+    effort = trainer.plan_effort(300, False, False, cfg)
+    annealed = trainer.train(None, x[:300], y[:300], 3, cfg, effort)
+    # The round's last steps run at about the configured share of the rate (10 steps: the last at
+    # step 9 of the cosine, 0.05 + 0.95 · ½(1 + cos 0.9π) ≈ 0.073 of it).
+    assert 0.01 * 0.05 <= float(annealed.optimizer.learning_rate) < 0.01 * 0.1
+    constant = trainer.train(None, x[:300], y[:300], 3, cfg)  # no effort: a plain fit (the benchmark's refits)
+    assert float(constant.optimizer.learning_rate) == pytest.approx(0.01)
+    assert not all(np.array_equal(p, q) for p, q in zip(annealed.get_weights(), constant.get_weights(), strict=True))
