@@ -56,9 +56,9 @@ test-fast: install
 	$(VENV)/bin/python -m pytest -m "not e2e and not browser and not slow"
 
 lint: install
-	$(VENV)/bin/ruff check autotraining handlers worker scripts tests
-	$(VENV)/bin/mypy autotraining handlers worker scripts
-	$(VENV)/bin/bandit -q -c bandit.yaml -r autotraining handlers worker scripts
+	$(VENV)/bin/ruff check autotraining autotraining_tools handlers worker scripts tests
+	$(VENV)/bin/mypy autotraining autotraining_tools handlers worker scripts
+	$(VENV)/bin/bandit -q -c bandit.yaml -r autotraining autotraining_tools handlers worker scripts
 	$(CHECKOV) --config-file deploy/checkov.yaml -f deploy/cloudformation/template.yaml
 
 clean:

@@ -35,9 +35,9 @@ import numpy as np  # noqa: E402
 from bench_infer import tfjs_predict  # noqa: E402
 
 from autotraining.generator import generate, generate_features  # noqa: E402
-from autotraining.local.stack import stack_credentials  # noqa: E402
 from autotraining.schema import load_schema  # noqa: E402
-from autotraining.signing import signed_request  # noqa: E402
+from autotraining_tools.local.stack import stack_credentials  # noqa: E402
+from autotraining_tools.signing import signed_request  # noqa: E402
 
 BAD_PATHS = ("/models/latest/../../state", "/models/latest/%2e%2e/%2e%2e/records", "/models/latest/..%2f..%2fx",
              "/models/does-not-exist/model.json", "/models/latest/not-a-model-file.txt",

@@ -35,8 +35,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from autotraining.local.stack import stack_credentials  # noqa: E402
-from autotraining.signing import signed_request  # noqa: E402
+from autotraining_tools.local.stack import stack_credentials  # noqa: E402
+from autotraining_tools.signing import signed_request  # noqa: E402
 
 LABELS = ("cold", "ok", "warm")
 # Ranges inside the schema's and ISO 7730's (tdb 10–30 °C, rh 30–70 %, vr ≤ 1 m/s) that give

@@ -31,9 +31,9 @@ def main() -> int:
     from moto.server import ThreadedMotoServer
 
     from autotraining.aws import Aws
-    from autotraining.deploy import bundle
-    from autotraining.local.provision import provision
     from autotraining.settings import Settings
+    from autotraining_tools.deploy import bundle
+    from autotraining_tools.local.provision import provision
 
     t = time.perf_counter()
     code = bundle._build_lambda_bundle(bundle.PROJECT_ROOT, True, None)

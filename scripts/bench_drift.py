@@ -144,12 +144,12 @@ def run_worker(rows: list[Row], pre: int, fresh: list[tuple[np.ndarray, np.ndarr
     from moto import mock_aws
 
     from autotraining.aws import Aws
-    from autotraining.local.provision import provision
     from autotraining.records import Record
     from autotraining.registry import Registry
     from autotraining.schema import load_schema
     from autotraining.segments import SegmentRef, encode_segment, segment_key
     from autotraining.settings import Settings
+    from autotraining_tools.local.provision import provision
     from worker import trainer
     from worker.loop import Worker, WorkerOptions
 

@@ -19,7 +19,7 @@ measures and prints, the like-for-like throughput comparison first:
 2. in-process 1-row request p50/p99 (parse + validate + predict + JSON answer, warm container);
    goal ≤ 0.5 ms;
 3. the largest probability difference between numpy, Keras and TF.js on the 100k rows;
-4. the Lambda bundle (``autotraining.deploy.bundle.lambda_bundle``: core + handlers + numpy & co).
+4. the Lambda bundle (``autotraining_tools.deploy.bundle.lambda_bundle``: core + handlers + numpy & co).
 
     .venv/bin/python scripts/bench_infer.py [--rows 100000] [--requests 3000] [--cold-runs 3]
 """
@@ -219,8 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from autotraining.generator import generate_features
-    from autotraining.local.stack import EmbeddedStack
     from autotraining.serving import ModelCache
+    from autotraining_tools.local.stack import EmbeddedStack
     from handlers import infer
 
     schema = load_schema()
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     print("building the Lambda bundle ...", flush=True)
     bundle: Any = None
     try:
-        from autotraining.deploy.bundle import lambda_bundle
+        from autotraining_tools.deploy.bundle import lambda_bundle
 
         bundle = lambda_bundle()
         results["bundle"] = {"packed_mb": bundle.packed_bytes / 1e6, "unpacked_mb": bundle.unpacked_bytes / 1e6,

@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure("auto", level=logging.INFO if args.verbose else logging.WARNING)
 
     from autotraining import ingest
-    from autotraining.local.stack import EmbeddedStack
+    from autotraining_tools.local.stack import EmbeddedStack
 
     schema = load_schema()
     shipped = ingest.WRITE_THREADS

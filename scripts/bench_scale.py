@@ -86,8 +86,8 @@ def stack(url: str, reservoir: int) -> Any:
     os.environ.update(ENV)
     os.environ["AWS_ENDPOINT_URL"] = url
     from autotraining.aws import Aws
-    from autotraining.local.provision import provision
     from autotraining.settings import Settings
+    from autotraining_tools.local.provision import provision
 
     return Aws(provision(Aws(Settings(region="us-east-1", endpoint_url=url))).replace(reservoir_size=reservoir))
 

@@ -132,7 +132,6 @@ def worker_accuracy(schema: Schema, schema_file: str, rows: list[dict[str, Value
     from moto import mock_aws
 
     from autotraining.aws import Aws
-    from autotraining.local.provision import provision
     from autotraining.predictor import Predictor
     from autotraining.records import Record
     from autotraining.registry import Registry
@@ -140,6 +139,7 @@ def worker_accuracy(schema: Schema, schema_file: str, rows: list[dict[str, Value
     from autotraining.serving import predict_rows
     from autotraining.settings import Settings
     from autotraining.validation import validate_rows
+    from autotraining_tools.local.provision import provision
     from worker.loop import Worker, WorkerOptions
 
     order = np.random.default_rng(seed).permutation(train)

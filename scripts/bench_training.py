@@ -72,11 +72,11 @@ def case_incremental(size: int, new: int, reservoir: int, epochs: int, repeat: i
     import worker  # noqa: F401
     from autotraining.aws import Aws
     from autotraining.generator import generate
-    from autotraining.local.provision import provision
     from autotraining.registry import ModelVersion, Registry
     from autotraining.schema import load_schema
     from autotraining.segments import SegmentRef, encode_segment, segment_key
     from autotraining.settings import Settings
+    from autotraining_tools.local.provision import provision
     from worker import publish, trainer
     from worker.drain import id_hashes
     from worker.loop import Worker, WorkerOptions

@@ -1,6 +1,6 @@
 """Measure the worker's wheelhouse end to end, as the instance uses it.
 
-Builds the real wheelhouse (``autotraining.deploy.wheelhouse.build_wheelhouse``: the worker's
+Builds the real wheelhouse (``autotraining_tools.deploy.wheelhouse.build_wheelhouse``: the worker's
 pinned requirements for AL2023/cp311/x86_64 + the project wheel; wheels cached under
 ``.cache/wheelhouse/``), builds it again (warm cache, must give the same key), then does what the
 user data does: check the tar against its key, unpack, ``python3.11 -m venv``, ``pip install
@@ -30,7 +30,7 @@ def main() -> int:
                         help="the interpreter the instance's venv is made with (python3.11)")
     args = parser.parse_args()
 
-    from autotraining.deploy.wheelhouse import LOCK_NAME, WHEELS_DIR, build_wheelhouse, install_command
+    from autotraining_tools.deploy.wheelhouse import LOCK_NAME, WHEELS_DIR, build_wheelhouse, install_command
 
     t = time.perf_counter()
     house = build_wheelhouse(echo=lambda s: print(s, flush=True))

@@ -33,7 +33,7 @@ os.environ.setdefault("AUTOTRAINING_LOG_FORMAT", "json")
 from autotraining import logs  # noqa: E402
 from autotraining.generator import generate  # noqa: E402
 from autotraining.schema import load_schema  # noqa: E402
-from autotraining.signing import sign_headers, user_credentials, user_region  # noqa: E402
+from autotraining_tools.signing import sign_headers, user_credentials, user_region  # noqa: E402
 
 
 @dataclass
@@ -65,7 +65,7 @@ def post_chunks(api_url: str, chunks: list[bytes], clients: int, progress: bool 
             started = time.perf_counter()
             try:
                 headers = {"content-type": "application/json"}
-                if creds is not None:  # SigV4, as the stack's IAM authorizer requires (autotraining.signing)
+                if creds is not None:  # SigV4, as the stack's IAM authorizer requires (autotraining_tools.signing)
                     headers.update(sign_headers("POST", records_url, body, creds, region, headers))
                 conn.request("POST", "/records", body=body, headers=headers)
                 resp = conn.getresponse()
@@ -144,7 +144,7 @@ def discover(emulator_url: str, prefix: str) -> tuple[Any, str, str]:
     os.environ["AWS_ACCOUNT_ID_ENDPOINT_MODE"] = "disabled"
     aws = Aws(Settings(endpoint_url=emulator_url))
     try:
-        from autotraining.deploy.template import settings_from_outputs
+        from autotraining_tools.deploy.template import settings_from_outputs
 
         stack = aws.client("cloudformation").describe_stacks(StackName=prefix)["Stacks"][0]
         named = settings_from_outputs({o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         api_url = args.api.rstrip("/")
         aws, table, bucket = discover(args.emulator, args.prefix)
     else:
-        from autotraining.local.stack import EmbeddedStack
+        from autotraining_tools.local.stack import EmbeddedStack
 
         print("starting an embedded stack...", flush=True)
         stack = EmbeddedStack(port=0, emulator_port=0, batch_size=args.batch_size, batch_window=args.batch_window,

@@ -69,7 +69,7 @@ def main() -> int:
     api_port, emu_port = free_port(), free_port()
     api, emulator = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{emu_port}"
     log_path = args.log or f"/tmp/sustain_scale_{os.getpid()}.log"
-    cmd = [sys.executable, "-m", "autotraining", "local", "--batch-size", str(args.batch_size), "--batch-window", "2",
+    cmd = [sys.executable, "-m", "autotraining_tools", "local", "--batch-size", str(args.batch_size), "--batch-window", "2",
            "--idle-grace", str(args.idle_grace), "--schedule", str(args.schedule), "--port", str(api_port),
            "--emulator-port", str(emu_port)]
     print("run:", " ".join(cmd[2:]), f"(output in {log_path})", flush=True)

@@ -22,9 +22,9 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from autotraining.aws import Aws  # noqa: E402
-from autotraining.local.provision import provision  # noqa: E402
 from autotraining.schema import Schema, load_schema  # noqa: E402
 from autotraining.settings import Settings  # noqa: E402
+from autotraining_tools.local.provision import provision  # noqa: E402
 
 
 @pytest.fixture

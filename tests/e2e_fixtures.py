@@ -11,7 +11,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from autotraining.signing import signed_request
+from autotraining_tools.signing import signed_request
 
 
 def call(url: str, method: str = "GET", body: Any = None) -> Any:

@@ -16,10 +16,10 @@ from botocore.exceptions import ClientError
 
 from autotraining.aws import Aws
 from autotraining.generator import generate
-from autotraining.local.provision import provision
 from autotraining.records import Record
 from autotraining.schema import Schema
 from autotraining.settings import Settings
+from autotraining_tools.local.provision import provision
 
 EVENTS_DIR = Path(__file__).parent / "events"
 

@@ -14,8 +14,8 @@ import sys
 import traceback
 
 import worker  # noqa: F401  (sets TF_USE_LEGACY_KERAS before anything imports TensorFlow)
-from autotraining.commands import worker as command
 from autotraining.errors import UsageError
+from autotraining_tools.commands import worker as command
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 """Entry of ``autotraining worker`` and ``python -m worker``: options → ``WorkerOptions`` → ``Worker.run``.
 
-The options themselves are declared once, in ``autotraining.commands.worker.add_arguments``
+The options themselves are declared once, in ``autotraining_tools.commands.worker.add_arguments``
 (light, no TensorFlow), and shared by both entry points.
 """
 from __future__ import annotations
@@ -49,10 +49,10 @@ def run(args: argparse.Namespace) -> int:
 
 def check_schema(aws: Aws) -> None:
     """Refuse to start on a bad schema file or one that cannot continue the serving model's lineage."""
-    from autotraining.cli import UsageError
     from autotraining.registry import Registry
     from autotraining.schema import SchemaError, load_schema
     from autotraining.schema_change import IncompatibleSchema, check_serving
+    from autotraining_tools.cli import UsageError
 
     s = aws.settings
     try:

@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("module", ["autotraining.generator", "autotraining.rowfiles", "autotraining.dashboard",
+@pytest.mark.parametrize("module", ["autotraining.generator", "autotraining_tools.rowfiles", "autotraining.dashboard",
                                     "autotraining.encoding", "autotraining.schema_change", "autotraining.strictjson"])
 def test_docstring_examples_run(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))

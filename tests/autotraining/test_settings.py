@@ -26,7 +26,7 @@ def test_defaults_and_edges_are_accepted() -> None:
 
 
 def test_worker_cli_stops_with_one_line_on_a_bad_setting(monkeypatch, capsys) -> None:
-    from autotraining.cli import main
+    from autotraining_tools.cli import main
 
     monkeypatch.setenv(ENV["replay_recent_share"], "1.5")
     assert main(["worker"]) != 0

@@ -154,9 +154,9 @@ def test_migrate_fills_columns_of_a_new_optional_feature_and_a_new_category_valu
 def test_generated_typed_records_round_trip_through_every_file_format(tmp_path: Path, fmt: str) -> None:
     from schema_fixtures import MIXED_SCHEMA_FILE
 
-    from autotraining.cli import main
     from autotraining.generator import generate
-    from autotraining.rowfiles import read_rows
+    from autotraining_tools.cli import main
+    from autotraining_tools.rowfiles import read_rows
 
     path = tmp_path / f"out.{fmt}"
     assert main(["generate", "-n", "200", "--seed", "3", "--schema", MIXED_SCHEMA_FILE, "--out", str(path)]) == 0

@@ -25,7 +25,7 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 
 from autotraining.schema import Schema, load_schema
-from autotraining.signing import signed_request
+from autotraining_tools.signing import signed_request
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -69,7 +69,7 @@ class AssetLinks(HTMLParser):
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Any]:
-    from autotraining.local.stack import EmbeddedStack
+    from autotraining_tools.local.stack import EmbeddedStack
 
     with EmbeddedStack(port=0, emulator_port=0, run_agent=False, run_scheduler=False, run_poller=False) as s:
         yield s

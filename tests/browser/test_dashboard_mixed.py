@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 def mixed_stack() -> Iterator[Any]:
     from serving_fixtures import export_model, publish
 
-    from autotraining.local.stack import EmbeddedStack
+    from autotraining_tools.local.stack import EmbeddedStack
 
     mp = pytest.MonkeyPatch()
     mp.setenv("AUTOTRAINING_SCHEMA_FILE", MIXED_SCHEMA_FILE)

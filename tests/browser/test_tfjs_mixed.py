@@ -10,7 +10,7 @@ from schema_fixtures import MIXED_SCHEMA_FILE, mixed_rows, mixed_schema
 from serving_fixtures import export_model, post_json, publish, tfjs_predict
 
 from autotraining.generator import generate
-from autotraining.local.stack import EmbeddedStack
+from autotraining_tools.local.stack import EmbeddedStack
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -11,7 +11,7 @@ import pytest
 from serving_fixtures import export_model, post_json, publish, tfjs_predict
 
 from autotraining.generator import generate_features
-from autotraining.local.stack import EmbeddedStack
+from autotraining_tools.local.stack import EmbeddedStack
 
 pytestmark = pytest.mark.browser
 

@@ -36,7 +36,7 @@ from test_dashboard import (
 from autotraining.generator import generate
 from autotraining.registry import Registry
 from autotraining.schema import Schema, load_schema
-from autotraining.signing import signed_request
+from autotraining_tools.signing import signed_request
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.timeout(400)]
 
@@ -61,7 +61,7 @@ def _wait(what: str, check: Any, timeout: float) -> None:
 
 @pytest.fixture(scope="module")
 def worker_trained() -> Iterator[WorkerTrained]:
-    from autotraining.local.stack import EmbeddedStack
+    from autotraining_tools.local.stack import EmbeddedStack
 
     schema = load_schema()
     records = generate(schema, RECORDS, seed=303, id_prefix="tfjs-")

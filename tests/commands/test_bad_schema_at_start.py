@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from autotraining.cli import main
+from autotraining_tools.cli import main
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from autotraining import prices
-from autotraining.cli import main
-from autotraining.costs import Workload, estimate
+from autotraining_tools import prices
+from autotraining_tools.cli import main
+from autotraining_tools.costs import Workload, estimate
 
 
 def test_estimate_prints_every_service_the_date_and_the_alternatives(capsys: pytest.CaptureFixture[str]) -> None:
@@ -47,7 +47,7 @@ def test_rounds_per_day_and_instance_type_change_the_instance_line() -> None:
     (["--records-per-day", "-5"], "--records-per-day must be a whole number"),
     (["--records-per-day", "1.5"], "--records-per-day must be a whole number"),
     (["--records-per-day", "1000", "--rounds-per-day", "0"], "--rounds-per-day must be a whole number from 1"),
-    (["--records-per-day", "1000", "--instance-type", "p5.48xlarge"], "has no price in autotraining/prices.py"),
+    (["--records-per-day", "1000", "--instance-type", "p5.48xlarge"], "has no price in autotraining_tools/prices.py"),
 ])
 def test_bad_input_is_a_one_line_message(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cost", *argv]) == 2

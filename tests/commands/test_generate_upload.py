@@ -16,11 +16,11 @@ from ingest_fixtures import stored
 
 import handlers.upload
 from autotraining.aws import Aws
-from autotraining.cli import build_parser, main
 from autotraining.generator import generate
-from autotraining.rowfiles import read_rows
 from autotraining.schema import Schema
 from autotraining.validation import validate_records
+from autotraining_tools.cli import build_parser, main
+from autotraining_tools.rowfiles import read_rows
 
 
 @dataclass

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from autotraining.cli import build_parser
+from autotraining_tools.cli import build_parser
 
 OPTIONS = ("--port", "--emulator-port", "--batch-size", "--batch-window", "--idle-grace", "--boot-delay",
            "--schedule", "--generate", "--generate-every", "--start-threshold")

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from serving_fixtures import commit_rejected, export_model, post_json, publish
 
-from autotraining.cli import main
 from autotraining.generator import generate, generate_features
-from autotraining.local.gateway import Gateway
 from autotraining.serving import ModelCache, ModelProxy
+from autotraining_tools.cli import main
+from autotraining_tools.local.gateway import Gateway
 from handlers import infer, model_proxy
 
 

@@ -9,7 +9,7 @@ import autotraining
 
 
 def test_version_prints_the_package_version_and_exits_0() -> None:
-    done = subprocess.run([sys.executable, "-m", "autotraining", "--version"], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "autotraining_tools", "--version"], capture_output=True, text=True,
                           timeout=60, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"autotraining {autotraining.__version__}"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from autotraining.deploy import wheelhouse
-from autotraining.deploy.wheelhouse import Wheelhouse, build_wheelhouse
+from autotraining_tools.deploy import wheelhouse
+from autotraining_tools.deploy.wheelhouse import Wheelhouse, build_wheelhouse
 
 
 @pytest.fixture(scope="session")

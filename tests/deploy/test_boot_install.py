@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from test_boot_tools import user_data_script
 
-from autotraining.deploy.wheelhouse import CACHE_DIR, Wheelhouse, build_wheelhouse, worker_requirements
+from autotraining_tools.deploy.wheelhouse import CACHE_DIR, Wheelhouse, build_wheelhouse, worker_requirements
 
 # the instance's interpreter; the project requires 3.11, so this test's own python is one too
 PYTHON311 = shutil.which("python3.11", path="/usr/bin:/usr/local/bin") or sys.executable

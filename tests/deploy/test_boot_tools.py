@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from autotraining.deploy.template import load_template
+from autotraining_tools.deploy.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "worker" / "systemd" / "autotraining-worker.service"

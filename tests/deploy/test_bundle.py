@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from autotraining.deploy.bundle import (
+from autotraining_tools.deploy.bundle import (
     LAMBDA_UNZIPPED_LIMIT,
     LAMBDA_ZIPPED_LIMIT,
     Artifact,
@@ -101,7 +101,7 @@ def test_bundle_fits_lambda_limits_and_leaves_out_runtime_and_tensorflow(bundle:
     assert {"autotraining", "handlers", "numpy"} <= tops
     assert not {t for t in tops if t.split("-")[0].lower() in ("boto3", "botocore", "tensorflow", "keras",
                                                                 "tf_keras", "moto", "tensorflowjs")}
-    assert not [n for n in names if n.startswith(("autotraining/local/", "autotraining/deploy/", "worker/"))]
+    assert not [n for n in names if n.startswith(("autotraining_tools/local/", "autotraining_tools/deploy/", "worker/"))]
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert bundle.key == f"lambda/{bundle.sha256}.zip"
 

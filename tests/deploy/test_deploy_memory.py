@@ -5,8 +5,8 @@ import uuid
 
 import pytest
 
-from autotraining.cli import main
-from autotraining.costs import memory_warning, worker_peak_mib
+from autotraining_tools.cli import main
+from autotraining_tools.costs import memory_warning, worker_peak_mib
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse:UserWarning")
 

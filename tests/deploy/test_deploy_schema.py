@@ -17,10 +17,10 @@ from serving_fixtures import http_event
 
 from autotraining.artifacts import METADATA_JSON, model_key
 from autotraining.aws import Aws
-from autotraining.cli import main
 from autotraining.registry import STATUS_PUBLISHED, ModelVersion, Registry
 from autotraining.schema import load_schema
 from autotraining.settings import Settings
+from autotraining_tools.cli import main
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse:UserWarning")
 

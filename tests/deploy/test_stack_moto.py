@@ -15,10 +15,10 @@ import boto3
 import pytest
 
 from autotraining.aws import Aws
-from autotraining.cli import main
-from autotraining.deploy.template import dropped_for_emulator, load_template
-from autotraining.deploy.wheelhouse import sha256_file
-from autotraining.local.provision import emulator_template_body
+from autotraining_tools.cli import main
+from autotraining_tools.deploy.template import dropped_for_emulator, load_template
+from autotraining_tools.deploy.wheelhouse import sha256_file
+from autotraining_tools.local.provision import emulator_template_body
 
 
 @pytest.fixture
@@ -196,7 +196,7 @@ def test_embedded_provision_deploys_the_template_minus_what_moto_cannot_run(aws:
 
 
 def test_a_deploy_with_nothing_to_change_is_reported_and_not_executed(aws: Aws) -> None:
-    from autotraining.deploy.stack import deploy_stack
+    from autotraining_tools.deploy.stack import deploy_stack
 
     body = json.dumps({"Parameters": {"Visibility": {"Type": "Number", "Default": 30}},
                        "Resources": {"Queue": {"Type": "AWS::SQS::Queue",

@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 from botocore.stub import ANY, Stubber
 
-from autotraining.deploy.stack import DEFAULT_TAGS, deploy_stack, stack_tags
+from autotraining_tools.deploy.stack import DEFAULT_TAGS, deploy_stack, stack_tags
 
 STACK = "tagged"
 EXISTING = {"StackName": STACK, "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/tagged/1",

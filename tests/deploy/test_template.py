@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from autotraining import api
-from autotraining.deploy.template import OUTPUT_SETTINGS, TEMPLATE_PATH, load_template, references
 from autotraining.settings import ENV
+from autotraining_tools.deploy.template import OUTPUT_SETTINGS, TEMPLATE_PATH, load_template, references
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}

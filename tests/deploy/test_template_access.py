@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from autotraining import api
-from autotraining.deploy.template import load_template
+from autotraining_tools.deploy.template import load_template
 
 NO_VALUE = {"Ref": "AWS::NoValue"}
 

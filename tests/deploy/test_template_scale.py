@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from autotraining.deploy.template import load_template
 from autotraining.registry import EXPIRES_ATTRIBUTE, HISTORY_INDEX
+from autotraining_tools.deploy.template import load_template
 
 
 @pytest.fixture(scope="module")

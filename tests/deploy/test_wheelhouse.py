@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from autotraining.deploy.bundle import BundleError
-from autotraining.deploy.template import load_template
-from autotraining.deploy.wheelhouse import (
+from autotraining_tools.deploy.bundle import BundleError
+from autotraining_tools.deploy.template import load_template
+from autotraining_tools.deploy.wheelhouse import (
     LOCK_NAME,
     Wheelhouse,
     build_wheelhouse,

@@ -15,9 +15,9 @@ import pytest
 from e2e_fixtures import call, records_seen, upload, wait_for
 
 from autotraining.generator import generate
-from autotraining.local.stack import EmbeddedStack
 from autotraining.registry import Registry
 from autotraining.schema import load_schema
+from autotraining_tools.local.stack import EmbeddedStack
 
 pytestmark = pytest.mark.e2e
 

@@ -23,11 +23,11 @@ import pytest
 
 from autotraining.aws import Aws
 from autotraining.generator import generate
-from autotraining.local.stack import EmbeddedStack
 from autotraining.schema import Schema, load_schema
 from autotraining.segments import LOG_PREFIX, SegmentRef, decode_segment
 from autotraining.settings import Settings
-from autotraining.signing import signed_request
+from autotraining_tools.local.stack import EmbeddedStack
+from autotraining_tools.signing import signed_request
 
 pytestmark = pytest.mark.e2e
 
@@ -155,7 +155,7 @@ def test_request_over_the_record_limit_answers_413(stack: EmbeddedStack) -> None
 
 def _cli() -> list[str]:
     script = Path(sys.executable).parent / "autotraining"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "autotraining"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "autotraining_tools"]
 
 
 def _clean_env() -> dict[str, str]:

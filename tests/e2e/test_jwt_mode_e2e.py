@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from autotraining.generator import generate
-from autotraining.local.stack import EmbeddedStack
 from autotraining.schema import load_schema
+from autotraining_tools.local.stack import EmbeddedStack
 
 pytestmark = pytest.mark.e2e
 

@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import unsupported_method
 
 from autotraining import api
-from autotraining.local.stack import EmbeddedStack, stack_credentials
 from autotraining.openapi import document
 from autotraining.schema import load_schema
-from autotraining.signing import sign_headers
+from autotraining_tools.local.stack import EmbeddedStack, stack_credentials
+from autotraining_tools.signing import sign_headers
 
 pytestmark = pytest.mark.e2e
 

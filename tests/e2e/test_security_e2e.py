@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from botocore.credentials import Credentials
 
-from autotraining import cli
 from autotraining.generator import generate
-from autotraining.local.stack import EmbeddedStack, stack_credentials
 from autotraining.schema import load_schema
-from autotraining.signing import sign_headers
+from autotraining_tools import cli
+from autotraining_tools.local.stack import EmbeddedStack, stack_credentials
+from autotraining_tools.signing import sign_headers
 
 pytestmark = pytest.mark.e2e
 

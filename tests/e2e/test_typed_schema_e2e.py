@@ -12,10 +12,10 @@ import pytest
 from schema_fixtures import MIXED_SCHEMA_FILE, mixed_rows, mixed_schema
 
 from autotraining.generator import generate
-from autotraining.local.stack import EmbeddedStack
 from autotraining.registry import Registry
 from autotraining.segments import LOG_PREFIX
-from autotraining.signing import signed_request
+from autotraining_tools.local.stack import EmbeddedStack
+from autotraining_tools.signing import signed_request
 
 pytestmark = pytest.mark.e2e
 

@@ -18,10 +18,10 @@ from serving_fixtures import http_event
 from autotraining.aws import Aws
 from autotraining.errors import NoModel
 from autotraining.generator import generate
-from autotraining.local.provision import provision
 from autotraining.schema import load_schema
 from autotraining.serving import ModelProxy
 from autotraining.settings import Settings
+from autotraining_tools.local.provision import provision
 from handlers import infer, model_proxy, page, upload
 
 MAX_ERROR_BODY = 32 * 1024  # far under Lambda's 6 MB response limit, whatever the request

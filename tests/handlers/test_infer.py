@@ -14,11 +14,11 @@ from serving_fixtures import commit_rejected, export_model, http_event, publish
 
 from autotraining.aws import Aws
 from autotraining.generator import generate_features
-from autotraining.local.provision import provision
 from autotraining.predictor import Predictor
 from autotraining.registry import Registry
 from autotraining.serving import ModelCache
 from autotraining.settings import Settings
+from autotraining_tools.local.provision import provision
 from handlers import infer
 
 ROOT = Path(__file__).resolve().parents[2]

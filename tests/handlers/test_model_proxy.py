@@ -10,9 +10,9 @@ from serving_fixtures import commit_rejected, export_model, http_event, publish
 
 from autotraining.api import CORS_HEADERS
 from autotraining.aws import Aws
-from autotraining.local.gateway import Gateway
 from autotraining.serving import ModelProxy
 from autotraining.settings import Settings
+from autotraining_tools.local.gateway import Gateway
 from handlers import model_proxy
 
 # The six bad paths, plus a few more of the same families.

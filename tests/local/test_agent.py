@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from autotraining.aws import Aws
-from autotraining.local.agent import InstanceAgent, worker_command
+from autotraining_tools.local.agent import InstanceAgent, worker_command
 
 SLEEPER = [sys.executable, "-c",
            "import os, time; print('up', os.environ.get('AUTOTRAINING_MARK'), flush=True); time.sleep(60)"]

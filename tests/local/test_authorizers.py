@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.credentials import Credentials
 
-from autotraining.local.authorizers import (
+from autotraining_tools.local.authorizers import (
     BAD_SIGNATURE,
     BAD_TOKEN,
     FORBIDDEN,
@@ -20,8 +20,8 @@ from autotraining.local.authorizers import (
     LocalIssuer,
     SigV4Authorizer,
 )
-from autotraining.local.gateway import Gateway
-from autotraining.signing import sign_headers
+from autotraining_tools.local.gateway import Gateway
+from autotraining_tools.signing import sign_headers
 
 HOST = "127.0.0.1:8080"
 URL = f"http://{HOST}/records"

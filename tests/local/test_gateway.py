@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from autotraining.local.gateway import Gateway, build_event, import_handler, match_route
+from autotraining_tools.local.gateway import Gateway, build_event, import_handler, match_route
 
 Captured = list[dict[str, Any]]
 

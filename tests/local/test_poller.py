@@ -10,8 +10,8 @@ import pytest
 
 from autotraining.aws import Aws
 from autotraining.generator import generate
-from autotraining.local.poller import StreamPoller
 from autotraining.schema import Schema
+from autotraining_tools.local.poller import StreamPoller
 
 
 def _write(aws: Aws, schema: Schema, n: int, seed: int) -> list[str]:

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from autotraining.aws import Aws
-from autotraining.local.scheduler import Scheduler
 from autotraining.schema import load_schema
 from autotraining.settings import Settings
+from autotraining_tools.local.scheduler import Scheduler
 
 
 class Invocations:

@@ -11,8 +11,8 @@ import pytest
 
 import handlers.starter
 from autotraining.invoke import invoke_async
-from autotraining.local.stack import EmbeddedStack, PortInUse
 from autotraining.settings import Settings
+from autotraining_tools.local.stack import EmbeddedStack, PortInUse
 
 
 def test_stack_sets_env_serializes_starter_calls_and_restores_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -71,7 +71,7 @@ def test_same_port_for_api_and_emulator_is_refused_cleanly() -> None:
 
 
 def test_emulator_bind_failure_is_reported_not_hung(monkeypatch: pytest.MonkeyPatch) -> None:
-    import autotraining.local.stack as stack_module
+    import autotraining_tools.local.stack as stack_module
 
     monkeypatch.setattr(stack_module, "check_port_free", lambda port, what, host="127.0.0.1": None)
     with socket.socket() as busy:

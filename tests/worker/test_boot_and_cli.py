@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from autotraining.cli import main as cli_main
+from autotraining_tools.cli import main as cli_main
 
 UNIT = Path(__file__).parents[2] / "worker" / "systemd" / "autotraining-worker.service"
 
@@ -36,7 +36,7 @@ def test_worker_help_describes_every_option() -> None:
         assert option in out
     import argparse
 
-    from autotraining.commands import worker as command
+    from autotraining_tools.commands import worker as command
 
     parser = argparse.ArgumentParser()
     command.add_arguments(parser)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from autotraining import cli
 from autotraining.generator import generate
 from autotraining.segments import encode_segment
+from autotraining_tools import cli
 
 
 def _dlq_bodies(waws) -> list[str]:

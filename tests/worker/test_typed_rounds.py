@@ -10,7 +10,6 @@ from schema_fixtures import MIXED_SCHEMA_FILE, mixed_rows, mixed_schema
 
 from autotraining.artifacts import METADATA_JSON, model_key
 from autotraining.aws import Aws
-from autotraining.cli import UsageError
 from autotraining.encoding import Encoding
 from autotraining.generator import generate
 from autotraining.predictor import Predictor
@@ -20,6 +19,7 @@ from autotraining.schema import Schema
 from autotraining.segments import SegmentRef, encode_segment, segment_key
 from autotraining.serving import predict_rows
 from autotraining.validation import validate_rows
+from autotraining_tools.cli import UsageError
 
 
 def write_schema(tmp_path: Any, schema: Schema, name: str) -> str:
@@ -136,7 +136,7 @@ def test_metadata_json_is_strict_json_even_for_an_unbounded_feature():
 
 
 def test_status_names_the_schema_the_serving_model_was_trained_on():
-    from autotraining.commands.status import serving_schema_line
+    from autotraining_tools.commands.status import serving_schema_line
 
     rounds = [{"version": "000003", "model_version": "000002", "metrics": {"schema": "t@abc"}},
               {"version": "000002", "model_version": "000002", "metrics": {"schema": "t@def"}}]

@@ -63,9 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _check_schema() -> None:
     """A bad schema file stops ``local`` before anything starts, with one line naming file and feature."""
-    from autotraining.cli import UsageError
     from autotraining.schema import SchemaError, load_schema
     from autotraining.settings import Settings, SettingsError
+    from autotraining_tools.cli import UsageError
 
     try:
         load_schema(Settings.from_env().schema_file)
@@ -74,7 +74,7 @@ def _check_schema() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autotraining.local.stack import EmbeddedStack, PortInUse
+    from autotraining_tools.local.stack import EmbeddedStack, PortInUse
 
     if args.port and args.port == args.emulator_port:
         raise UsageError(f"--port and --emulator-port are both {args.port}; give them different ports")

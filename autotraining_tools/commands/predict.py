@@ -12,8 +12,8 @@ import json
 import sys
 from typing import Any
 
-from autotraining.commands.options import add_api_argument, api_url, read_input
 from autotraining.errors import UsageError
+from autotraining_tools.commands.options import add_api_argument, api_url, read_input
 
 HELP = "predict labels for rows from a file or stdin through the API"
 
@@ -29,9 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autotraining.client import ApiClient, ApiError
-    from autotraining.rowfiles import FileError, read_rows
     from autotraining.schema import RESERVED_FIELDS
+    from autotraining_tools.client import ApiClient, ApiError
+    from autotraining_tools.rowfiles import FileError, read_rows
 
     if args.chunk < 1:
         raise UsageError("--chunk must be at least 1")
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _describe(exc: Any, name: str, lines: tuple[int, ...], offset: int) -> str:
-    from autotraining.rowfiles import describe_errors
+    from autotraining_tools.rowfiles import describe_errors
 
     errors = exc.body.get("errors") if isinstance(exc.body, dict) else None
     if exc.status in (400, 413) and errors:

@@ -1,6 +1,6 @@
 """`autotraining cost`: a monthly cost estimate per AWS service for a workload, beside the same
 workload run as a managed training job per round and as the 2019 design (a fresh instance and a
-full retrain per stream batch). Prices come from one dated table (``autotraining/prices.py``);
+full retrain per stream batch). Prices come from one dated table (``autotraining_tools/prices.py``);
 round time from this project's benchmarks. An estimate, not a bill: free tiers, data transfer
 and CloudWatch are left out.
 """
@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _whole(flag: str, text: str | None, minimum: int) -> int | None:
-    from autotraining.cli import UsageError
+    from autotraining_tools.cli import UsageError
 
     if text is None:
         return None
@@ -39,12 +39,12 @@ def _whole(flag: str, text: str | None, minimum: int) -> int | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autotraining import prices
-    from autotraining.cli import UsageError
-    from autotraining.costs import Workload, estimate, format_estimate
+    from autotraining_tools import prices
+    from autotraining_tools.cli import UsageError
+    from autotraining_tools.costs import Workload, estimate, format_estimate
 
     if args.instance_type not in prices.EC2_PER_HOUR:
-        raise UsageError(f"--instance-type {args.instance_type!r} has no price in autotraining/prices.py; "
+        raise UsageError(f"--instance-type {args.instance_type!r} has no price in autotraining_tools/prices.py; "
                          f"known: {', '.join(prices.EC2_PER_HOUR)}")
     workload = Workload(records_per_day=_whole("--records-per-day", args.records_per_day, 1) or 1,
                         rounds_per_day=_whole("--rounds-per-day", args.rounds_per_day, 1),

@@ -4,7 +4,7 @@
 message for 4xx/5xx, the reason for an unreachable host) and says whether it is worth retrying
 (``transient``), so commands print it without a traceback and retry only what may succeed.
 
-Every request is signed with SigV4 (``autotraining.signing``) using the user's AWS credential
+Every request is signed with SigV4 (``autotraining_tools.signing``) using the user's AWS credential
 chain, as the stack's IAM authorizer requires for ``POST /records`` (and for reads when the stack
 makes them authorized); the region comes from an ``execute-api`` host name, else the user's
 configuration. A client given a ``token`` sends it as a JWT bearer instead. With no credentials
@@ -22,7 +22,7 @@ from typing import Any
 
 from botocore.credentials import Credentials
 
-from autotraining.signing import sign_headers, user_credentials, user_region
+from autotraining_tools.signing import sign_headers, user_credentials, user_region
 
 _EXECUTE_API_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?::\d+)?$")
 _USER_CHAIN: Any = object()  # sentinel: resolve the user's credential chain

@@ -26,8 +26,8 @@ def run(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from autotraining.aws import Aws
-    from autotraining.redrive import redrive
     from autotraining.settings import Settings, SettingsError
+    from autotraining_tools.redrive import redrive
 
     if args.max is not None and args.max < 1:
         raise UsageError("--max must be at least 1")
@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
         settings = Settings.from_env()
         aws = Aws(settings)
         if args.stack:
-            from autotraining.deploy.stack import describe_stack, stack_outputs
-            from autotraining.deploy.template import settings_from_outputs
+            from autotraining_tools.deploy.stack import describe_stack, stack_outputs
+            from autotraining_tools.deploy.template import settings_from_outputs
 
             stack = describe_stack(aws.client("cloudformation"), args.stack)
             if stack is None:

@@ -18,8 +18,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from autotraining.deploy import bundle, template, wheelhouse
 from autotraining.logs import get_logger
+from autotraining_tools.deploy import bundle, template, wheelhouse
 
 log = get_logger(__name__)
 
@@ -312,9 +312,9 @@ def upload_schema(aws: Any, request: DeployRequest, echo: Echo) -> str:
 def _memory_warning(schema_file: str, template_parameters: Mapping[str, Any], given: Mapping[str, str]) -> str | None:
     """Whether the worker's round fits the instance (given values, else the template's defaults);
     the replay sample's width is the schema's encoded width (one-hot columns, missing indicators)."""
-    from autotraining.costs import memory_warning
     from autotraining.encoding import Encoding
     from autotraining.schema import load_schema
+    from autotraining_tools.costs import memory_warning
 
     def value(name: str) -> str:
         return str(given.get(name, template_parameters.get(name, {}).get("Default", "")))

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autotraining.deploy.bundle import PROJECT_ROOT, WORKER_PACKAGING_FILES, BundleError
 from autotraining.logs import get_logger
+from autotraining_tools.deploy.bundle import PROJECT_ROOT, WORKER_PACKAGING_FILES, BundleError
 
 log = get_logger(__name__)
 

@@ -1,4 +1,4 @@
-"""The ``autotraining`` console command: one subcommand per job, each in ``autotraining/commands/``.
+"""The ``autotraining`` console command: one subcommand per job, each in ``autotraining_tools/commands/``.
 
 Each command module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``
 and imports nothing heavy (TensorFlow, moto) at module level, so ``--help`` stays fast.
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        module = importlib.import_module(f"autotraining.commands.{name}")
+        module = importlib.import_module(f"autotraining_tools.commands.{name}")
         p = sub.add_parser(name, help=module.HELP, description=module.__doc__,
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         module.add_arguments(p)

@@ -2,7 +2,7 @@
 
 ``estimate(workload)`` counts the requests, bytes and instance seconds a month of the workload
 makes on each service (from the code's own call pattern, one line per item below) and prices
-them with ``autotraining.prices`` (one dated table). Side by side, the same ingest path with:
+them with ``autotraining_tools.prices`` (one dated table). Side by side, the same ingest path with:
 
 - a *managed training job per round* (SageMaker training, per-second billing with its minimum,
   instead of the persistent instance), and
@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from autotraining import prices
+from autotraining_tools import prices
 
 DAYS_PER_MONTH = 30
 # Measured (README "Training", scripts/bench_training.py): 2,000 new + 5,000 replayed rows → 0.90 s
@@ -128,7 +128,7 @@ def estimate(w: Workload) -> Estimate:
     scan_rru = history * RECORD_ITEM_BYTES / 4096 * 0.5
     design_2019 = (sum(ingest.values()) + segments * billed_2019 / 3600 * prices.EC2_PER_HOUR[w.instance_type]
                    + segments * scan_rru * prices.DYNAMODB_PER_RRU)
-    notes = (f"prices: {prices.REGION} on-demand list prices as of {prices.AS_OF} (autotraining/prices.py)",
+    notes = (f"prices: {prices.REGION} on-demand list prices as of {prices.AS_OF} (autotraining_tools/prices.py)",
              f"{w.rounds:,} rounds/day of ~{per_round:,.0f} new records, {round_s:.1f} s each (measured rate)",
              f"2019 design: {segments // m:,} instances/day, each {billed_2019:,.0f} s (boot + retrain on "
              f"{history:,} records) and a full table scan")
@@ -167,7 +167,7 @@ def memory_warning(instance_type: str, reservoir: int, n_features: int) -> str |
     """A sentence when a round would not fit the instance's memory (None when it fits)."""
     gib = prices.EC2_MEMORY_GIB.get(instance_type)
     if gib is None:
-        return (f"no memory figure for instance type {instance_type!r} in autotraining/prices.py: "
+        return (f"no memory figure for instance type {instance_type!r} in autotraining_tools/prices.py: "
                 f"cannot check that ReservoirSize {reservoir:,} × {n_features} features fits")
     need, have = worker_peak_mib(reservoir, n_features), gib * 1024 * MEMORY_HEADROOM
     if need <= have:

@@ -4,7 +4,7 @@ the scripts run.
 It starts a moto server on 127.0.0.1 (the AWS stand-in), points this process and its children
 at it (``AWS_ENDPOINT_URL``, dummy credentials, region, ``AWS_ACCOUNT_ID_ENDPOINT_MODE=disabled``
 and the stack's settings as environment variables, which is how the handlers read them, as in
-Lambda), creates the stack's resources with ``autotraining.local.provision.provision``, and
+Lambda), creates the stack's resources with ``autotraining_tools.local.provision.provision``, and
 starts the HTTP gateway (API Gateway), the stream poller (the stream's event source mapping),
 the scheduler (EventBridge) and the instance agent (the EC2 instance and its systemd unit). It
 registers the local invoker, so an asynchronous invoke of the starter function runs
@@ -31,9 +31,9 @@ from typing import Any
 
 from autotraining.aws import Aws
 from autotraining.invoke import set_local_invoker
-from autotraining.local.context import LambdaContext
 from autotraining.logs import get_logger
 from autotraining.settings import Settings
+from autotraining_tools.local.context import LambdaContext
 
 log = get_logger(__name__)
 
@@ -130,11 +130,11 @@ class EmbeddedStack:
         return self
 
     def _start(self) -> None:
-        from autotraining.local.agent import InstanceAgent, worker_command
-        from autotraining.local.gateway import Gateway
-        from autotraining.local.poller import StreamPoller
-        from autotraining.local.provision import provision
-        from autotraining.local.scheduler import Scheduler
+        from autotraining_tools.local.agent import InstanceAgent, worker_command
+        from autotraining_tools.local.gateway import Gateway
+        from autotraining_tools.local.poller import StreamPoller
+        from autotraining_tools.local.provision import provision
+        from autotraining_tools.local.scheduler import Scheduler
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
         self._server = _EmulatorServer(ip_address=HOST, port=self.emulator_port, verbose=False)
@@ -186,7 +186,7 @@ class EmbeddedStack:
 
     def _access_policy(self, region: str) -> Any:
         """The gateway's authorization, as the stack's WriteAuthorization/ReadAuthorization parameters set it."""
-        from autotraining.local.authorizers import AccessPolicy, LocalIssuer, SigV4Authorizer
+        from autotraining_tools.local.authorizers import AccessPolicy, LocalIssuer, SigV4Authorizer
 
         writes: Any
         if self.auth == "jwt":
@@ -311,7 +311,7 @@ def _reset_emulator(url: str) -> None:
         resp.read()
 
 
-def main() -> None:  # pragma: no cover - a quick manual check: python -m autotraining.local.stack
+def main() -> None:  # pragma: no cover - a quick manual check: python -m autotraining_tools.local.stack
     with EmbeddedStack(port=0, emulator_port=0, run_agent=False) as stack:
         print(stack.api_url, stack.emulator_url, stack.instance_state(), file=sys.stderr)
 

@@ -29,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autotraining.client import ApiClient, ApiError
-    from autotraining.commands.options import api_url
+    from autotraining_tools.client import ApiClient, ApiError
+    from autotraining_tools.commands.options import api_url
 
     if args.limit < 0:
         raise UsageError("--limit must be 0 (all) or more")

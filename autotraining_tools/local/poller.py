@@ -27,9 +27,9 @@ from typing import Any
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_when_event_set, wait_exponential
 
 from autotraining.aws import Aws
-from autotraining.local.background import BackgroundLoop
-from autotraining.local.context import LambdaContext
 from autotraining.logs import get_logger
+from autotraining_tools.local.background import BackgroundLoop
+from autotraining_tools.local.context import LambdaContext
 
 log = get_logger(__name__)
 

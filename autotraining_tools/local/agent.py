@@ -23,8 +23,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from autotraining.aws import Aws
-from autotraining.local.background import BackgroundLoop
 from autotraining.logs import get_logger
+from autotraining_tools.local.background import BackgroundLoop
 
 log = get_logger(__name__)
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from autotraining.aws import Aws
 from autotraining.invoke import invoke_async
-from autotraining.local.background import BackgroundLoop
 from autotraining.logs import get_logger
+from autotraining_tools.local.background import BackgroundLoop
 
 log = get_logger(__name__)
 
@@ -81,7 +81,7 @@ class Scheduler(BackgroundLoop):
         tick = self.generator_calls
         self.generator_calls += 1
         try:
-            from autotraining.local.context import LambdaContext
+            from autotraining_tools.local.context import LambdaContext
 
             generator = importlib.import_module("handlers.generator")
             result = generator.handler(scheduled_event("autotraining-generate-schedule", settings.region),

@@ -16,7 +16,7 @@ joined with commas; headers are lower-cased and repeated ones joined with commas
 limit) answer 413 without calling the handler; an unknown route answers 404 JSON; a handler
 exception answers 500 JSON and is logged with its traceback.
 
-Authorization follows the stack's: an ``AccessPolicy`` (``autotraining.local.authorizers``) names
+Authorization follows the stack's: an ``AccessPolicy`` (``autotraining_tools.local.authorizers``) names
 the authorizer of each route (SigV4 for ``POST /records`` in the embedded stack, JWT as the
 alternative, reads public unless configured otherwise); a request it refuses gets API Gateway's
 403/401 answer without reaching the handler, and an allowed one carries its identity in
@@ -39,9 +39,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from autotraining import api
 from autotraining.api import ROUTES
 from autotraining.errors import ApiError
-from autotraining.local.authorizers import OPEN, AccessPolicy, Denied, IncomingRequest
-from autotraining.local.context import LambdaContext
 from autotraining.logs import get_logger
+from autotraining_tools.local.authorizers import OPEN, AccessPolicy, Denied, IncomingRequest
+from autotraining_tools.local.context import LambdaContext
 
 log = get_logger(__name__)
 

@@ -19,9 +19,9 @@ import warnings
 from pathlib import Path
 
 from autotraining.aws import Aws
-from autotraining.deploy import bundle, template
-from autotraining.deploy.stack import DeployError, ensure_artifact_bucket
 from autotraining.settings import Settings
+from autotraining_tools.deploy import bundle, template
+from autotraining_tools.deploy.stack import DeployError, ensure_artifact_bucket
 
 QUEUE_VISIBILITY_SECONDS = 120
 

@@ -1,8 +1,8 @@
 """The two code artifacts a deploy uploads: the Lambda bundle and the worker artifact.
 
-- **Lambda bundle** (``lambda/<sha256>.zip``): the core package (without the parts only a
-  developer's machine runs: ``autotraining.local``, ``autotraining.deploy``, the CLI), every
-  handler module (and ``handlers/static`` when present) and the core's runtime dependencies
+- **Lambda bundle** (``lambda/<sha256>.zip``): the runtime core package ``autotraining`` whole
+  (the tooling is the separate ``autotraining_tools`` package and never ships), every handler
+  module (and ``handlers/static`` when present) and the core's runtime dependencies
   (numpy, tenacity, structlog) for the Lambda runtime (python3.11, x86_64, manylinux2014).
   Never TensorFlow, never boto3 (the runtime has it). A dependency is copied from this
   virtualenv when its installed wheel fits the runtime (pure Python, or cp311 manylinux2014 /
@@ -11,7 +11,7 @@
 - **Worker source artifact** (``worker/<sha256>.tar.gz``): ``src/`` with the project's packaging
   files, the core and ``worker/`` (with its systemd unit). Only the embedded run names it (its
   instance never boots); ``autotraining deploy`` ships the worker's hashed wheelhouse instead
-  (``autotraining.deploy.wheelhouse``), which is what the instance installs.
+  (``autotraining_tools.deploy.wheelhouse``), which is what the instance installs.
 
 Both are byte-for-byte deterministic (sorted entries, fixed timestamps and modes), so the same
 code gives the same key, and an unchanged artifact is neither uploaded nor redeployed.
@@ -44,7 +44,9 @@ LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 LAMBDA_REQUIREMENTS = ("numpy", "tenacity", "structlog")
 NEVER_BUNDLED = {"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six",
                  "tensorflow", "tensorflow-cpu", "tf-keras", "keras", "tensorflowjs"}
-CORE_EXCLUDED = ("autotraining/local/", "autotraining/deploy/", "autotraining/commands/", "autotraining/cli.py", "autotraining/__main__.py")
+# What a Lambda function runs: the runtime core and the handlers, whole packages. The tooling
+# (``autotraining_tools``: CLI, embedded run, deploy) is a package of its own and never ships.
+LAMBDA_PACKAGES = ("autotraining", "handlers")
 WORKER_PACKAGING_FILES = ("setup.cfg", "pyproject.toml", "constraints.txt", "README.md")
 LAMBDA_PLATFORM_TAGS = {"manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux1_x86_64",
                         "manylinux2010_x86_64", "manylinux_2_5_x86_64", "manylinux_2_12_x86_64"}
@@ -93,10 +95,7 @@ def _tree(root: Path, package: str) -> Iterator[tuple[str, Path]]:
 
 
 def _project_files(root: Path) -> list[tuple[str, bytes]]:
-    files = [(rel, path.read_bytes()) for rel, path in _tree(root, "autotraining")
-             if not rel.startswith(CORE_EXCLUDED)]
-    files += [(rel, path.read_bytes()) for rel, path in _tree(root, "handlers")]
-    return files
+    return [(rel, path.read_bytes()) for package in LAMBDA_PACKAGES for rel, path in _tree(root, package)]
 
 
 # ------------------------------------------------------------------ dependencies for the runtime
@@ -274,7 +273,7 @@ def worker_artifact(root: Path = PROJECT_ROOT) -> Artifact:
             files.append((f"src/{name}", path.read_bytes()))
         elif name == "README.md":  # setup.cfg reads it as the long description
             files.append(("src/README.md", b"# lambda-autotraining worker\n"))
-    for package in ("autotraining", "worker"):
+    for package in ("autotraining", "autotraining_tools", "worker"):
         files += [(f"src/{rel}", path.read_bytes()) for rel, path in _tree(root, package)]
     data = _targz(files)
     return Artifact(kind="worker", data=data, key=f"worker/{hashlib.sha256(data).hexdigest()}.tar.gz",

@@ -24,8 +24,8 @@ FORMATS = ("jsonl", "csv", "json")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from autotraining.commands.options import WORDED_DEFAULT
-    from autotraining.commands.upload import add_sending_arguments
+    from autotraining_tools.commands.options import WORDED_DEFAULT
+    from autotraining_tools.commands.upload import add_sending_arguments
 
     parser.add_argument("-n", "--count", type=int, default=1000, metavar="N", help="how many records to generate")
     parser.add_argument("--seed", type=int, default=0, metavar="S",
@@ -61,10 +61,10 @@ def write_records(rows: Sequence[dict[str, Any]], fields: Sequence[str], fmt: st
 
 
 def run(args: argparse.Namespace) -> int:
-    from autotraining.commands.options import schema_from
-    from autotraining.commands.upload import send_records
     from autotraining.generator import generate
     from autotraining.schema import CREATED_FIELD, ID_FIELD, LABEL_FIELD
+    from autotraining_tools.commands.options import schema_from
+    from autotraining_tools.commands.upload import send_records
 
     if args.count < 1:
         raise UsageError("-n must be at least 1")

@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from autotraining import api
-from autotraining.signing import SERVICE
+from autotraining_tools.signing import SERVICE
 
 SIGV4_TIMESTAMP = "%Y%m%dT%H%M%SZ"
 MAX_SKEW = dt.timedelta(minutes=5)  # API Gateway's (and every AWS service's) allowed clock skew
@@ -163,7 +163,7 @@ class JwtAuthorizer:
 class LocalIssuer:
     """An RSA key pair that issues RS256 tokens: the embedded run's stand-in for Cognito or an OIDC provider."""
 
-    def __init__(self, issuer: str = "https://issuer.autotraining.local", audience: str = "autotraining") -> None:
+    def __init__(self, issuer: str = "https://issuer.autotraining_tools.local", audience: str = "autotraining") -> None:
         self.issuer = issuer
         self.audience = audience
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

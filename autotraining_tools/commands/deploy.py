@@ -54,7 +54,7 @@ def _parameters(items: list[str]) -> dict[str, str]:
 
 
 def _tags(items: list[str]) -> dict[str, str]:
-    from autotraining.cli import UsageError
+    from autotraining_tools.cli import UsageError
 
     out = {}
     for item in items:
@@ -71,10 +71,10 @@ def run(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
     from autotraining.aws import Aws
-    from autotraining.deploy.bundle import BundleError
-    from autotraining.deploy.stack import DeployError, DeployRequest, deploy
-    from autotraining.deploy.template import TemplateError
     from autotraining.settings import Settings
+    from autotraining_tools.deploy.bundle import BundleError
+    from autotraining_tools.deploy.stack import DeployError, DeployRequest, deploy
+    from autotraining_tools.deploy.template import TemplateError
 
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,63}", args.stack_name):
         raise UsageError(f"--stack-name {args.stack_name!r}: letters, digits and '-', starting with a letter")

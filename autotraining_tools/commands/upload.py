@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from autotraining.client import ApiClient, ApiError
-from autotraining.commands.options import WORDED_DEFAULT, add_api_argument, api_url, read_input, schema_from
 from autotraining.errors import UsageError
-from autotraining.rowfiles import FORMATS, FileError, describe_errors, detect_format, read_rows
+from autotraining_tools.client import ApiClient, ApiError
+from autotraining_tools.commands.options import WORDED_DEFAULT, add_api_argument, api_url, read_input, schema_from
+from autotraining_tools.rowfiles import FORMATS, FileError, describe_errors, detect_format, read_rows
 
 HELP = "post labeled records from a CSV, JSON Lines or JSON file to the API (POST /records)"
 MAX_SHOWN_ERRORS = 50

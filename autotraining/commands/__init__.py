@@ -1,1 +1,0 @@
-"""Subcommands of the ``autotraining`` console command (see ``autotraining.cli``)."""

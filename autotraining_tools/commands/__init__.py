@@ -1,0 +1,1 @@
+"""Subcommands of the ``autotraining`` console command (see ``autotraining_tools.cli``)."""
