@@ -52,7 +52,6 @@ def check_schema(aws: Aws) -> None:
     from autotraining.registry import Registry
     from autotraining.schema import SchemaError, load_schema
     from autotraining.schema_change import IncompatibleSchema, check_serving
-    from autotraining_tools.cli import UsageError
 
     s = aws.settings
     try:
