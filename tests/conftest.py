@@ -6,20 +6,15 @@ server over HTTP on a free loopback port (one per test session).
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
 # Before boto3 is used anywhere: dummy credentials, a region, and the setting that keeps
 # DynamoDB Streams calls on moto's hosts (see shared NOTES.md).
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-os.environ["AWS_ACCOUNT_ID_ENDPOINT_MODE"] = "disabled"
-os.environ.pop("AWS_ENDPOINT_URL", None)
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from autotraining_tools.local.environment import use_emulator_environment
+
+use_emulator_environment()
 
 from autotraining.aws import Aws  # noqa: E402
 from autotraining.schema import Schema, load_schema  # noqa: E402
