@@ -38,7 +38,12 @@ def test_abrupt_change_is_detected_shown_and_adapted_to_in_one_round() -> None:
                        schedule_seconds=5.0) as stack:
         registry = Registry(stack.aws.dynamodb, stack.settings.models_table)
 
-        upload(stack.api_url, old, schema)
+        # The old concept in two rounds, so the serving model has been scored (test-then-train) on
+        # old-concept records before the change: ADWIN compares windows of that signal, and the
+        # first round a model is scored in gives it no "before" to compare the change with.
+        upload(stack.api_url, old[:3000], schema)
+        wait_for("the first old-concept round to be committed", lambda: records_seen(registry) == 3000, 180)
+        upload(stack.api_url, old[3000:], schema)
         wait_for("the old concept to be committed", lambda: records_seen(registry) == 4000, 180)
         before = accuracy(stack.api_url, schema, fresh_new)
         last_old_round = registry.latest().round_version
