@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from accept_training import call, free_port, wait  # noqa: E402  (the embedded run's script helpers)
+from load_ingest import percentile  # noqa: E402
 
 
 def all_rounds(api: str) -> list[dict[str, Any]]:
@@ -45,11 +46,6 @@ def all_rounds(api: str) -> list[dict[str, Any]]:
         before = page.get("next")
         if not before:
             return out
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
 def main() -> int:
