@@ -224,13 +224,23 @@ def case_rounds(url: str, size: int, new: int, reservoir: int, done: int) -> dic
     registry = Registry.for_settings(aws.dynamodb, aws.settings)
     body = aws.s3.get_object(Bucket=aws.settings.bucket, Key=committed.state_key)["Body"].read()
     state = TrainingState.from_bytes(body)
-    states = aws.s3.list_objects_v2(Bucket=aws.settings.bucket, Prefix="state/").get("KeyCount", 0)
+    states = kept_states(aws)
     assert registry.latest() is not None
     return {"size": size, "seconds": seconds, "cpu_s": cpu_s, "calls": sum(calls.values()), "by_call": calls,
             "state_bytes": len(body), "intervals": state.interval_count,
             "state_objects": states, "records_seen": committed.records_seen,
             "timings": committed.metrics.get("timings", {}),
             "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def kept_states(aws: Any) -> int:
+    """State objects not marked superseded (the emulator does not run the lifecycle rule that expires
+    marked ones)."""
+    from worker.state import SUPERSEDED_TAG
+
+    s3, bucket = aws.s3, aws.settings.bucket
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="state/").get("Contents", [])]
+    return sum(SUPERSEDED_TAG not in s3.get_object_tagging(Bucket=bucket, Key=k)["TagSet"] for k in keys)
 
 
 def prepare_history_reads(url: str, segments: int, rounds: int) -> Any:

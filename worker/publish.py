@@ -13,9 +13,17 @@ Order of a round's writes (each step idempotent; the commit is the only decision
    commit race can never overwrite the winner's model.
 3. *Commit*: ``Registry.commit_round(expected_previous_round, ModelVersion(...))``. The round
    records where its files were staged (``metrics["staging"]``).
-4. *Promote*: server-side copies from the staging prefix to ``models/<version>/``, ``model.json``
-   last (its presence means the rest is there). A crash between commit and promote is repaired
-   by the next worker start (``ensure_promoted``), before it does anything else.
+4. *Promote*: each staged file is read and written to ``models/<version>/``, ``model.json`` last
+   (its presence means the rest is there). A crash between commit and promote is repaired by the
+   next worker start (``ensure_promoted``), before it does anything else.
+
+The worker never overwrites an object: every write is create-only (``put_new``, S3's
+``If-None-Match: *``), which the stack enforces (the worker role may put under ``models/``,
+``state/`` and ``staging/`` only with that header; the bucket policy denies it any other put).
+So a published version's files, once there, are the ones its round committed. A repeated write
+of the same bytes (a retried request, a promote finished after a crash) is success; different
+bytes at the key raise ``ObjectExists``. That is also why promotion reads and writes instead of
+``CopyObject``: S3 refuses a conditional copy (501).
 
 A rejected round stages and commits its state only (no model files); the serving model stays
 the parent's.
@@ -30,7 +38,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from tenacity import retry, stop_after_attempt, wait_exponential
+from botocore.exceptions import ClientError
+from tenacity import retry, retry_if_not_exception_type, stop_after_attempt, wait_exponential
 
 from autotraining import strictjson
 from autotraining.artifacts import KERAS_FILE, MODEL_JSON, model_key
@@ -40,6 +49,7 @@ from autotraining.predictor import Predictor, UnsupportedModel
 from autotraining.registry import ModelVersion, Registry
 from autotraining.schema import Schema
 from worker import trainer
+from worker.state import mark_superseded
 
 log = get_logger("worker.publish")
 
@@ -48,6 +58,10 @@ STAGING_PREFIX = "staging/"
 
 class ExportMismatch(RuntimeError):
     """The exported TensorFlow.js model does not answer like the Keras model."""
+
+
+class ObjectExists(RuntimeError):
+    """A create-only write found other bytes at its key: the worker never overwrites an object."""
 
 
 def new_attempt() -> str:
@@ -92,9 +106,22 @@ class StagedRound:
     state_key: str
 
 
-@retry(stop=stop_after_attempt(4), wait=wait_exponential(multiplier=0.2, max=3), reraise=True)
-def _put(s3: Any, bucket: str, key: str, body: bytes, content_type: str) -> None:
-    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+@retry(retry=retry_if_not_exception_type(ObjectExists), stop=stop_after_attempt(4),
+       wait=wait_exponential(multiplier=0.2, max=3), reraise=True)
+def put_new(s3: Any, bucket: str, key: str, body: bytes, content_type: str) -> None:
+    """Create ``key`` with ``body``, never replacing an object (``If-None-Match: *``).
+
+    The same bytes already there count as written (a retry whose first try reached S3, a promote
+    repeated after a crash); other bytes raise ``ObjectExists``. A concurrent conditional write to
+    the key (409) is retried.
+    """
+    try:
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*")
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "PreconditionFailed":
+            raise
+        if s3.get_object(Bucket=bucket, Key=key)["Body"].read() != body:
+            raise ObjectExists(f"s3://{bucket}/{key} already holds other bytes; the worker never overwrites") from None
 
 
 def content_type(name: str) -> str:
@@ -105,8 +132,8 @@ def stage(s3: Any, bucket: str, version: str, attempt: str, files: dict[str, byt
           state_key: str) -> StagedRound:
     prefix = staging_prefix(version, attempt) if files else ""
     for name, body in files.items():
-        _put(s3, bucket, prefix + name, body, content_type(name))
-    _put(s3, bucket, state_key, state, "application/octet-stream")
+        put_new(s3, bucket, prefix + name, body, content_type(name))
+    put_new(s3, bucket, state_key, state, "application/octet-stream")
     return StagedRound(staging=prefix, files=tuple(files), state_key=state_key)
 
 
@@ -117,8 +144,8 @@ def promote_order(files: list[str]) -> list[str]:
 
 def promote(s3: Any, bucket: str, version: str, staging: str, files: list[str]) -> None:
     for name in promote_order(files):
-        s3.copy_object(Bucket=bucket, Key=model_key(version, name), CopySource={"Bucket": bucket, "Key": staging + name},
-                       ContentType=content_type(name), MetadataDirective="REPLACE")
+        body = s3.get_object(Bucket=bucket, Key=staging + name)["Body"].read()
+        put_new(s3, bucket, model_key(version, name), body, content_type(name))
     for name in files:
         try:
             s3.delete_object(Bucket=bucket, Key=staging + name)
@@ -127,12 +154,15 @@ def promote(s3: Any, bucket: str, version: str, staging: str, files: list[str]) 
 
 
 def discard(s3: Any, bucket: str, staged: StagedRound) -> None:
-    """Remove what a round that lost the commit race staged (best effort: the names are unique)."""
-    for key in [staged.staging + n for n in staged.files] + [staged.state_key]:
+    """Clear what a round that lost the commit race staged (best effort: the names are unique):
+    its staged files are deleted, its state object (under ``state/``, where the worker deletes
+    nothing) is marked superseded for the lifecycle rule."""
+    for key in [staged.staging + n for n in staged.files]:
         try:
             s3.delete_object(Bucket=bucket, Key=key)
         except Exception as exc:  # noqa: BLE001
             log.warning("publish.discard_failed", key=key, error=str(exc))
+    mark_superseded(s3, bucket, [staged.state_key])
 
 
 def exists(s3: Any, bucket: str, key: str) -> bool:

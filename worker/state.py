@@ -34,10 +34,13 @@ holds no record, and filling it changes no count. So the bookkeeping holds one i
 plus one per gap still open (a segment not yet consumed): it grows with shards and in-flight
 segments, never with records. ``records_seen`` is an exact counter.
 
-Superseded state objects do not pile up: after each commit ``expire_states`` deletes the state
-of every round older than the last ``KEEP_STATES`` and the other attempts at the committed
-version (a crashed or losing attempt's leftovers); the bucket's lifecycle rule expires
-``staging/`` leftovers. Storage for state is O(KEEP_STATES × state size), not rounds × history.
+Superseded state objects do not pile up, and the worker deletes none of them (it may not delete
+committed objects): after each commit ``expire_states`` tags the state of rounds older than the
+last ``KEEP_STATES`` and the other attempts at the committed version (a crashed or losing
+attempt's leftovers) ``lifecycle=superseded``, and the bucket's lifecycle rule expires tagged
+state objects a day later (versioning keeps them recoverable for 30 more days); another rule
+expires ``staging/`` leftovers. Storage for state is O(rounds per day × state size), not
+rounds × history.
 
 State written by the earlier design (a ``seen`` array of id hashes) still loads: its size
 becomes ``records_seen`` and its segments stay covered by their consumed marks.
@@ -61,6 +64,8 @@ log = get_logger("worker.state")
 
 STATE_PREFIX = "state/"
 KEEP_STATES = 3  # committed rounds whose state stays readable (the latest is the one rounds read)
+# The tag the template's lifecycle rule expires state objects by (and the only tag the worker may set).
+SUPERSEDED_TAG = {"Key": "lifecycle", "Value": "superseded"}
 
 Interval = tuple[int, int]  # closed range of stream sequence numbers [lo, hi]
 
@@ -200,27 +205,47 @@ class TrainingState:
                    moments=meta.get("moments", {}))
 
 
-def expire_states(s3: Any, bucket: str, committed_key: str, keep: int = KEEP_STATES) -> list[str]:
-    """Delete superseded state objects (see the module docstring); returns the keys deleted.
+def mark_superseded(s3: Any, bucket: str, keys: Iterable[str]) -> list[str]:
+    """Tag state objects for the lifecycle rule to expire; returns the keys tagged.
 
-    Never fails the round that calls it: a failure leaves objects for the next commit to delete.
+    Never fails the round that calls it: an object left untagged is tagged by a later commit
+    (``expire_states`` looks back ``KEEP_STATES`` versions beyond the kept ones).
+    """
+    tagged = []
+    for key in keys:
+        try:
+            s3.put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": [SUPERSEDED_TAG]})
+            tagged.append(key)
+        except Exception as exc:  # noqa: BLE001 - clean-up is best effort; a later commit retries
+            log.warning("state.mark_failed", key=key, error=str(exc))
+    return tagged
+
+
+def expire_states(s3: Any, bucket: str, committed_key: str, keep: int = KEEP_STATES) -> list[str]:
+    """Mark superseded state objects for expiry (see the module docstring); returns the keys marked.
+
+    Looks at the versions from ``2 * keep - 1`` back up to the committed one: each superseded state
+    is marked at the ``keep`` commits after it leaves the kept window, so one failed call does not
+    leave it forever, and the listing stays as short as the window.
     """
     name = committed_key[len(STATE_PREFIX):].rsplit(".", 1)[0]
     version = name.split("-", 1)[0]
-    oldest_kept = f"{int(version) - keep + 1:0{len(version)}d}"
+    width = len(version)
+    oldest_kept = f"{int(version) - keep + 1:0{width}d}"
+    window_start = f"{STATE_PREFIX}{max(int(version) - 2 * keep + 1, 0):0{width}d}"
     doomed: list[str] = []
     try:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=STATE_PREFIX):
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=STATE_PREFIX,
+                                                              StartAfter=window_start)
+        for page in pages:
             for obj in page.get("Contents", []):
                 v = obj["Key"][len(STATE_PREFIX):].split("-", 1)[0]
                 if v < oldest_kept or (v == version and obj["Key"] != committed_key):
                     doomed.append(obj["Key"])
-        for i in range(0, len(doomed), 1000):
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in doomed[i:i + 1000]],
-                                                     "Quiet": True})
     except Exception as exc:  # noqa: BLE001 - clean-up is best effort; the next commit retries
         log.warning("state.expire_failed", error=str(exc))
         return []
-    if doomed:
-        log.info("state.expired", deleted=len(doomed), kept_from=oldest_kept)
-    return doomed
+    marked = mark_superseded(s3, bucket, doomed)
+    if marked:
+        log.info("state.superseded", marked=len(marked), kept_from=oldest_kept)
+    return marked

@@ -45,7 +45,8 @@ for _module in ("upload", "stream", "infer", "generator", "page"):
 
 WORKER_ACTIONS = {
     "s3:GetObject", "s3:PutObject",  # artifact install, log segments, models/, state/, staging/
-    "s3:DeleteObject",  # staged copies after promotion, a losing round's files
+    "s3:DeleteObject",  # staged copies after promotion, a losing round's staged files
+    "s3:PutObjectTagging",  # the superseded mark on old states (the lifecycle rule expires them)
     "s3:ListBucket",  # a missing key answers 404 (publish.exists), not 403
     "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes",
     "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",  # registry + commit

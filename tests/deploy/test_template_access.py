@@ -7,6 +7,7 @@ import pytest
 
 from autotraining import api
 from autotraining_tools.deploy.template import load_template
+from worker.state import SUPERSEDED_TAG
 
 NO_VALUE = {"Ref": "AWS::NoValue"}
 
@@ -74,9 +75,36 @@ def test_data_bucket_is_versioned_and_the_worker_may_not_delete_committed_object
     statements = template["Resources"]["WorkerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     denied = {(action, str(resource)) for st in statements if st["Effect"] == "Deny"
               for action in st["Action"] for resource in st["Resource"]}
-    for prefix in ("models/*", "log/*"):
+    for prefix in ("models/*", "state/*", "log/*"):
         assert ("s3:DeleteObject", str({"Fn::Sub": "${DataBucket.Arn}/" + prefix})) in denied
     assert any(action == "s3:DeleteObjectVersion" for action, _ in denied)
-    allowed_deletes = [r for st in statements if st["Effect"] == "Allow" and "s3:DeleteObject" in st["Action"]
-                       for r in st["Resource"]]
-    assert all("/models/" not in str(r) and "/log/" not in str(r) for r in allowed_deletes)
+    allowed_deletes = [st["Resource"] for st in statements if st["Effect"] == "Allow" and "s3:DeleteObject" in st["Action"]]
+    assert allowed_deletes == [{"Fn::Sub": "${DataBucket.Arn}/staging/*"}]
+
+
+def _worker_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+    return template["Resources"]["WorkerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+
+
+def test_the_worker_may_only_create_objects_never_replace_one(template: dict[str, Any]) -> None:
+    """S3 refuses a put carrying If-None-Match: * when the key exists; the role allows no other put
+    (worker/publish.py put_new), and the bucket policy denies the role any put without it."""
+    puts = [st for st in _worker_statements(template) if st["Effect"] == "Allow" and "s3:PutObject" in st["Action"]]
+    assert len(puts) == 1
+    assert puts[0]["Condition"] == {"StringEquals": {"s3:if-none-match": "*"}}
+    assert sorted(r["Fn::Sub"] for r in puts[0]["Resource"]) == [
+        "${DataBucket.Arn}/models/*", "${DataBucket.Arn}/staging/*", "${DataBucket.Arn}/state/*"]
+    bucket_policy = template["Resources"]["DataBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    deny = [st for st in bucket_policy if st.get("Sid") == "WorkerWritesCreateOnly"]
+    assert len(deny) == 1 and deny[0]["Effect"] == "Deny" and deny[0]["Action"] == "s3:PutObject"
+    assert deny[0]["Resource"] == {"Fn::Sub": "${DataBucket.Arn}/*"}
+    assert deny[0]["Condition"] == {"ArnEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["WorkerRole", "Arn"]}},
+                                    "Null": {"s3:if-none-match": "true"}}
+
+
+def test_the_worker_may_set_only_the_superseded_mark_and_only_on_states(template: dict[str, Any]) -> None:
+    tagging = [st for st in _worker_statements(template) if "s3:PutObjectTagging" in st["Action"]]
+    assert len(tagging) == 1 and tagging[0]["Resource"] == {"Fn::Sub": "${DataBucket.Arn}/state/*"}
+    assert tagging[0]["Condition"] == {
+        "StringEquals": {f"s3:RequestObjectTag/{SUPERSEDED_TAG['Key']}": SUPERSEDED_TAG["Value"]},
+        "ForAllValues:StringEquals": {"s3:RequestObjectTagKeys": [SUPERSEDED_TAG["Key"]]}}

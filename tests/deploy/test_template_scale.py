@@ -8,6 +8,7 @@ import pytest
 
 from autotraining.registry import EXPIRES_ATTRIBUTE, HISTORY_INDEX
 from autotraining_tools.deploy.template import load_template
+from worker.state import SUPERSEDED_TAG
 
 
 @pytest.fixture(scope="module")
@@ -32,13 +33,14 @@ def test_only_the_worker_may_touch_the_segment_marks(resources: dict[str, Any]) 
     assert users == {"WorkerRole"}
 
 
-def test_staging_leftovers_expire_and_state_has_no_age_rule(resources: dict[str, Any]) -> None:
+def test_staging_leftovers_expire_and_only_states_marked_superseded_expire(resources: dict[str, Any]) -> None:
     rules = resources["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     staging = [r for r in rules if r.get("Prefix") == "staging/"]
     assert len(staging) == 1 and staging[0]["Status"] == "Enabled" and staging[0]["ExpirationInDays"] >= 1
-    # The latest state must never expire by age (a quiet month would lose it): the worker deletes
-    # superseded states itself (worker.state.expire_states).
-    assert not [r for r in rules if r.get("Prefix", "").startswith("state")]
+    # The latest state must never expire by age (a quiet month would lose it): only the states the
+    # worker marks superseded (worker.state.expire_states) expire.
+    state = [r for r in rules if r.get("Prefix", "").startswith("state")]
+    assert len(state) == 1 and state[0]["Status"] == "Enabled" and state[0]["TagFilters"] == [SUPERSEDED_TAG]
 
 
 def test_model_proxy_reads_history_through_the_index_only(resources: dict[str, Any]) -> None:

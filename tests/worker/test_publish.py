@@ -59,3 +59,34 @@ def test_promote_copies_staged_files_and_removes_staging(aws) -> None:
 
 def test_promote_writes_model_json_last() -> None:
     assert publish.promote_order([MODEL_JSON, KERAS_FILE, "group1-shard1of1.bin", METADATA_JSON])[-1] == MODEL_JSON
+
+
+def test_promote_repeated_after_a_crash_finishes_without_rewriting(aws) -> None:
+    s3, bucket = aws.s3, aws.settings.bucket
+    staged = publish.stage(s3, bucket, "000008", "abc", {MODEL_JSON: b'{"a": 1}', METADATA_JSON: b"{}"}, b"state",
+                           "state/000008-abc.npz")
+    # The crash: metadata.json promoted, model.json not, the staged copies still there.
+    s3.put_object(Bucket=bucket, Key=model_key("000008", METADATA_JSON), Body=b"{}", IfNoneMatch="*")
+    etag = s3.head_object(Bucket=bucket, Key=model_key("000008", METADATA_JSON))["ETag"]
+    publish.promote(s3, bucket, "000008", staged.staging, list(staged.files))
+    assert s3.get_object(Bucket=bucket, Key=model_key("000008", MODEL_JSON))["Body"].read() == b'{"a": 1}'
+    assert s3.head_object(Bucket=bucket, Key=model_key("000008", METADATA_JSON))["ETag"] == etag
+
+
+def test_promote_never_replaces_a_published_file_with_other_bytes(aws) -> None:
+    s3, bucket = aws.s3, aws.settings.bucket
+    staged = publish.stage(s3, bucket, "000009", "abc", {MODEL_JSON: b'{"new": 1}'}, b"state", "state/000009-abc.npz")
+    s3.put_object(Bucket=bucket, Key=model_key("000009", MODEL_JSON), Body=b'{"published": 1}')
+    with pytest.raises(publish.ObjectExists, match="never overwrites"):
+        publish.promote(s3, bucket, "000009", staged.staging, list(staged.files))
+    assert s3.get_object(Bucket=bucket, Key=model_key("000009", MODEL_JSON))["Body"].read() == b'{"published": 1}'
+    assert publish.exists(s3, bucket, staged.staging + MODEL_JSON)  # kept for an operator to look at
+
+
+def test_a_state_write_retried_after_its_first_try_landed_succeeds(aws) -> None:
+    s3, bucket = aws.s3, aws.settings.bucket
+    publish.put_new(s3, bucket, "state/000010-abc.npz", b"state", "application/octet-stream")
+    publish.put_new(s3, bucket, "state/000010-abc.npz", b"state", "application/octet-stream")
+    with pytest.raises(publish.ObjectExists):
+        publish.put_new(s3, bucket, "state/000010-abc.npz", b"other", "application/octet-stream")
+    assert s3.get_object(Bucket=bucket, Key="state/000010-abc.npz")["Body"].read() == b"state"
