@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from typing import Any
@@ -14,12 +15,25 @@ from typing import Any
 from autotraining_tools.signing import signed_request
 
 
-def call(url: str, method: str = "GET", body: Any = None) -> Any:
-    """A JSON request to the embedded API, signed with the stack's credentials (uploads need it)."""
+def _json_request(url: str, method: str, body: Any) -> urllib.request.Request:
     data = json.dumps(body).encode() if body is not None else None
-    req = signed_request(url, data=data, method=method, headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=60) as resp:
+    return signed_request(url, data=data, method=method, headers={"content-type": "application/json"})
+
+
+def call(url: str, method: str = "GET", body: Any = None) -> Any:
+    """A JSON request to the embedded API, signed with the stack's credentials (uploads need it);
+    the answer's JSON body, or ``urllib.error.HTTPError`` when it is not a 2xx."""
+    with urllib.request.urlopen(_json_request(url, method, body), timeout=60) as resp:
         return json.loads(resp.read())
+
+
+def call_status(url: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
+    """Like ``call``, for tests that expect errors too: (status, JSON body) whatever the status."""
+    try:
+        with urllib.request.urlopen(_json_request(url, method, body), timeout=60) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float) -> float:

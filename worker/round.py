@@ -87,14 +87,10 @@ class RoundContext:
 
 def load_state(ctx: RoundContext, latest: Latest | None) -> TrainingState:
     s = ctx.aws.settings
-    empty = TrainingState.empty(Encoding.from_schema(ctx.schema).width, s.reservoir_size, ctx.reservoir_seed,
-                                recent_share=s.replay_recent_share,
-                                n_labels=len(ctx.schema.labels))
-    if latest is None:
-        return empty
-    committed = ctx.registry.get(latest.round_version)
-    if committed is None or not committed.state_key:
-        return empty
+    committed = ctx.registry.get(latest.round_version) if latest is not None else None
+    if committed is None or not committed.state_key:  # the first round of a stack
+        return TrainingState.empty(Encoding.from_schema(ctx.schema).width, s.reservoir_size, ctx.reservoir_seed,
+                                   recent_share=s.replay_recent_share, n_labels=len(ctx.schema.labels))
     body = ctx.aws.s3.get_object(Bucket=ctx.aws.settings.bucket, Key=committed.state_key)["Body"].read()
     state = TrainingState.from_bytes(body)
     r = state.reservoir

@@ -3,31 +3,16 @@ at a schema with a category, a boolean and an optional feature accepts records, 
 trains with the real worker process, publishes, and POST /predict answers rows with missing values."""
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
-from typing import Any
-
 import pytest
+from e2e_fixtures import call_status
 from schema_fixtures import MIXED_SCHEMA_FILE, mixed_rows, mixed_schema
 
 from autotraining.generator import generate
 from autotraining.registry import Registry
 from autotraining.segments import LOG_PREFIX
 from autotraining_tools.local.stack import EmbeddedStack
-from autotraining_tools.signing import signed_request
 
 pytestmark = pytest.mark.e2e
-
-
-def call(url: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    req = signed_request(url, data=data, method=method, headers={"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
 
 
 def test_mixed_schema_records_train_publish_and_predict_with_missing_values(monkeypatch) -> None:
@@ -43,11 +28,11 @@ def test_mixed_schema_records_train_publish_and_predict_with_missing_values(monk
         api = stack.api_url
         registry = Registry(stack.aws.dynamodb, stack.settings.models_table)
         bad = [{**rows[0], "id": "bad-1", "charging": "yes"}, {**rows[1], "id": "bad-2", "cpu_load": None}]
-        status, body = call(f"{api}/records", "POST", bad)
+        status, body = call_status(f"{api}/records", "POST", bad)
         assert status == 400 and [(e["index"], e["field"]) for e in body["errors"]] == [(0, "charging"),
                                                                                       (1, "cpu_load")]
         for i in range(0, len(rows), 1000):
-            status, body = call(f"{api}/records", "POST", rows[i:i + 1000])
+            status, body = call_status(f"{api}/records", "POST", rows[i:i + 1000])
             assert status == 201 and body["accepted"] == 1000
 
         deadline = time.monotonic() + 180
@@ -56,13 +41,13 @@ def test_mixed_schema_records_train_publish_and_predict_with_missing_values(monk
         latest = registry.latest()
         assert latest is not None and latest.records_seen == 3000 and latest.model_version
 
-        status, answer = call(f"{api}/predict", "POST", mixed_rows())
+        status, answer = call_status(f"{api}/predict", "POST", mixed_rows())
         assert status == 200 and answer["version"] == latest.model_version
         assert len(answer["predictions"]) == len(mixed_rows())
-        status, history = call(f"{api}/models")
+        status, history = call_status(f"{api}/models")
         assert history["versions"][0]["metrics"]["schema"] == schema.tag  # the worker used the custom schema
         held_out = generate(schema, 500, seed=77)
-        status, answer = call(f"{api}/predict", "POST", [{k: v for k, v in r.to_log_dict(schema).items()
+        status, answer = call_status(f"{api}/predict", "POST", [{k: v for k, v in r.to_log_dict(schema).items()
                                                           if k in schema.feature_names} for r in held_out])
         accuracy = sum(p["label"] == r.label for p, r in zip(answer["predictions"], held_out, strict=True)) / 500
         assert accuracy >= 0.8, accuracy
