@@ -1,10 +1,14 @@
-"""What the client commands (upload, generate, predict, status) share: the API URL, the schema, the input file."""
+"""What the client commands (upload, generate, predict, status, dashboard) share: the API URL, how requests are
+authorized (SigV4 from the user's AWS credential chain, or a JWT bearer read from a token file), the schema, the
+input file.
+"""
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autotraining.errors import UsageError
 
@@ -12,10 +16,60 @@ from autotraining.errors import UsageError
 # CLI's ArgumentDefaultsHelpFormatter from appending "(default: None)".
 WORDED_DEFAULT = "%(default).0s"
 API_HELP = "base URL of the API, e.g. http://127.0.0.1:8080 (default: $AUTOTRAINING_API_URL)" + WORDED_DEFAULT
+TOKEN_HELP = ("file holding a JWT to send as 'Authorization: Bearer' (stacks with WriteAuthorization=JWT; "
+              "`autotraining local --write-auth jwt` writes one); default: $AUTOTRAINING_API_TOKEN_FILE, "
+              "else requests are signed with SigV4 from your AWS credential chain" + WORDED_DEFAULT)
+# A bearer token goes into a header: one line of base64url/JWT characters, nothing that could break the header.
+_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]{1,16384}")
+
+if TYPE_CHECKING:
+    from autotraining_tools.client import ApiClient
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 0 meaning "pick a free one"."""
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be a port number 0-65535 (0 picks a free one)")
+    return value
 
 
 def add_api_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api", default=None, metavar="URL", help=API_HELP)
+    add_token_argument(parser)
+
+
+def add_token_argument(parser: argparse.ArgumentParser, note: str = "") -> None:
+    parser.add_argument("--token-file", default=None, metavar="FILE", help=TOKEN_HELP + note)
+
+
+def api_token(args: argparse.Namespace) -> str | None:
+    """The JWT of ``--token-file`` (else ``AUTOTRAINING_API_TOKEN_FILE``), None when neither is given."""
+    from autotraining.settings import Settings, SettingsError
+
+    try:
+        path = getattr(args, "token_file", None) or Settings.from_env().api_token_file
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+    if not path:
+        return None
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read the token file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    if not _TOKEN.fullmatch(token):
+        raise UsageError(f"the token file {path} does not hold a bearer token (one line, JWT characters only)")
+    return token
+
+
+def api_client(args: argparse.Namespace, timeout: float) -> ApiClient:
+    """The client every command talks to the API with: ``--api``'s URL, a bearer from ``--token-file`` or SigV4."""
+    from autotraining_tools.client import ApiClient, ApiError
+
+    try:
+        return ApiClient(api_url(args), timeout=timeout, token=api_token(args))
+    except ApiError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def api_url(args: argparse.Namespace) -> str:
