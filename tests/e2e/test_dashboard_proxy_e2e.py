@@ -180,6 +180,24 @@ def test_the_stacks_403_for_wrong_credentials_reaches_the_browser(stack: Any, cr
         proxy.stop()
 
 
+def test_credentials_that_can_no_longer_be_refreshed_get_the_stacks_403(stack: Any) -> None:
+    from botocore.credentials import RefreshableCredentials
+    from botocore.exceptions import TokenRetrievalError
+
+    def refresh() -> Any:
+        raise TokenRetrievalError(provider="sso", error_msg="the SSO session has expired")
+
+    expired = RefreshableCredentials.create_from_metadata(
+        {"access_key": "testing", "secret_key": "testing", "token": "session", "expiry_time": "2000-01-01T00:00:00Z"},
+        refresh_using=refresh, method="sso")
+    proxy = start_proxy(stack.api_url, credentials=expired)
+    try:
+        status, _, body = request(f"{proxy.url}/models")
+        assert status == 403 and json.loads(body) == {"message": "Forbidden"}  # sent unsigned; the stack refuses
+    finally:
+        proxy.stop()
+
+
 def test_an_unreachable_stack_is_a_502_naming_it() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -197,11 +215,16 @@ def _cli() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "autotraining_tools"]
 
 
-def test_the_dashboard_command_prints_its_url_forwards_signed_and_stops_on_sigterm(stack: Any) -> None:
+def test_the_dashboard_command_prints_its_url_opens_it_forwards_signed_and_stops_on_sigterm(stack: Any,
+                                                                                           tmp_path: Path) -> None:
     # The stack's credentials are in this process's environment (EmbeddedStack sets them): the
     # command finds them through the ordinary AWS credential chain, as it would a user's.
-    env = {**os.environ, "AUTOTRAINING_LOG_FORMAT": "json"}
-    proc = subprocess.Popen([*_cli(), "dashboard", "--api", stack.api_url, "--port", "0"],
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"  # what $BROWSER names is what `webbrowser` runs with the URL
+    browser.write_text(f'#!/bin/sh\nprintf %s "$1" > {opened}\n')
+    browser.chmod(0o755)
+    env = {**os.environ, "AUTOTRAINING_LOG_FORMAT": "json", "BROWSER": str(browser)}
+    proc = subprocess.Popen([*_cli(), "dashboard", "--api", stack.api_url, "--port", "0", "--open"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     stderr: list[str] = []
     threading.Thread(target=lambda: stderr.extend(proc.stderr or []), daemon=True).start()
@@ -212,6 +235,10 @@ def test_the_dashboard_command_prints_its_url_forwards_signed_and_stops_on_sigte
         assert name == "Dashboard" and url.startswith("http://127.0.0.1:"), (line, stderr)
         status, _, body = request(f"{url}models")
         assert status == 200 and json.loads(body)["versions"][0]["version"] == stack.model.version
+        deadline = time.monotonic() + 10
+        while not (opened.exists() and opened.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert opened.read_text() == url
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:
