@@ -150,6 +150,7 @@ def write_token(token: str, path: str | None) -> tuple[str, str | None]:
         path = os.path.join(folder, "token.jwt")
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
         with os.fdopen(fd, "w", encoding="ascii") as out:
             out.write(token + "\n")
     except OSError as exc:
