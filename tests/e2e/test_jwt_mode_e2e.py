@@ -47,6 +47,7 @@ def test_jwt_mode_with_authorized_reads_needs_a_token_from_the_issuer_except_for
         assert _call(f"{api}/models/latest/model.json", "OPTIONS") == 204
 
 
+@pytest.mark.slow
 def test_local_in_jwt_mode_writes_a_token_the_client_commands_and_the_dashboard_proxy_use(tmp_path: Path) -> None:
     from autotraining_tools.cli import main
     from autotraining_tools.client import ApiClient
