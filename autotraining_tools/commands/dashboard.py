@@ -17,7 +17,7 @@ import threading
 from typing import Any
 
 from autotraining.errors import UsageError
-from autotraining_tools.commands.options import add_api_argument, api_client, port_number
+from autotraining_tools.commands.options import add_api_argument, api_client, port_number, stack_api
 
 HELP = "serve a stack's dashboard on 127.0.0.1, every request signed with your credentials (for authorized reads)"
 DEFAULT_PORT = 8765
@@ -62,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"Dashboard: {proxy.url}/", flush=True)
         print(f"Forwarding reads to {client.base_url}, authorized with {how}; Ctrl-C to stop",
               file=sys.stderr, flush=True)
+        if args.stack and stack_api(args).read_authorization != "SAME":
+            print(f"(the stack's reads are public: {client.base_url}/ opens without this proxy too)",
+                  file=sys.stderr, flush=True)
         try:  # one read now, so a stack that refuses these credentials is said here, not only in the page
             client.history(limit=1)
         except ApiError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,14 @@ def port_number(text: str) -> int:
 
 def add_api_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api", default=None, metavar="URL", help=API_HELP)
+    add_stack_argument(parser)
     add_token_argument(parser)
+
+
+def add_stack_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stack", default=None, metavar="NAME",
+                        help="instead of --api: read the API's URL (output ApiUrl) and its authorization "
+                             "(parameter WriteAuthorization) from this CloudFormation stack" + WORDED_DEFAULT)
 
 
 def add_token_argument(parser: argparse.ArgumentParser, note: str = "") -> None:
@@ -63,25 +71,79 @@ def api_token(args: argparse.Namespace) -> str | None:
 
 
 def api_client(args: argparse.Namespace, timeout: float) -> ApiClient:
-    """The client every command talks to the API with: ``--api``'s URL, a bearer from ``--token-file`` or SigV4."""
+    """The client every command talks to the API with: the URL of ``api_url``, a bearer from ``--token-file`` or SigV4.
+
+    With ``--stack``, a stack whose writes take JWTs needs a token file: a one-line UsageError
+    says so before any request is refused.
+    """
     from autotraining_tools.client import ApiClient, ApiError
 
+    url = api_url(args)
+    token = api_token(args)
+    stack = getattr(args, "stack", None)
+    if stack and token is None and stack_api(args).write_authorization == "JWT":
+        raise UsageError(f"stack {stack!r} authorizes with JWTs (WriteAuthorization=JWT): give --token-file FILE "
+                         "(or set AUTOTRAINING_API_TOKEN_FILE)")
     try:
-        return ApiClient(api_url(args), timeout=timeout, token=api_token(args))
+        return ApiClient(url, timeout=timeout, token=token)
     except ApiError as exc:
         raise UsageError(str(exc)) from None
 
 
+@dataclass(frozen=True)
+class StackApi:
+    """What a deployed stack says about its HTTP API."""
+
+    url: str
+    write_authorization: str  # AWS_IAM | JWT (the template's WriteAuthorization)
+    read_authorization: str  # NONE | SAME (ReadAuthorization)
+
+
+def stack_api(args: argparse.Namespace) -> StackApi:
+    """The ``--stack``'s API: its ``ApiUrl`` output and authorization parameters (read once per command)."""
+    found = getattr(args, "_stack_api", None)
+    if isinstance(found, StackApi):
+        return found
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from autotraining.aws import Aws
+    from autotraining.settings import Settings, SettingsError
+    from autotraining_tools.deploy.stack import describe_stack, stack_outputs
+
+    name = args.stack
+    try:
+        settings = Settings.from_env()
+        stack = describe_stack(Aws(settings).client("cloudformation"), name)
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+    except (ClientError, BotoCoreError) as exc:
+        raise UsageError(f"cannot read the stack {name!r}: {exc}") from None
+    if stack is None:
+        raise UsageError(f"no stack named {name!r} in {settings.region} (set AWS_REGION to the stack's region)")
+    url = stack_outputs(stack).get("ApiUrl", "")
+    if not url:
+        raise UsageError(f"the stack {name!r} has no ApiUrl output: is it an autotraining stack, and created?")
+    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+    found = StackApi(url, parameters.get("WriteAuthorization") or "AWS_IAM",
+                     parameters.get("ReadAuthorization") or "NONE")
+    args._stack_api = found
+    return found
+
+
 def api_url(args: argparse.Namespace) -> str:
-    """``--api``, else ``AUTOTRAINING_API_URL``; a missing or malformed URL is a UsageError."""
+    """``--api``, else ``--stack``'s ApiUrl output, else ``AUTOTRAINING_API_URL``; missing or malformed: UsageError."""
     from autotraining.settings import Settings, SettingsError
 
+    if getattr(args, "api", None) and getattr(args, "stack", None):
+        raise UsageError("give the API with --api URL or --stack NAME, not both")
+    if getattr(args, "stack", None):
+        return stack_api(args).url.rstrip("/")
     try:
         url = getattr(args, "api", None) or Settings.from_env().api_url
     except SettingsError as exc:
         raise UsageError(str(exc)) from None
     if not url:
-        raise UsageError("give the API's base URL with --api URL (or set AUTOTRAINING_API_URL)")
+        raise UsageError("give the API's base URL with --api URL or --stack NAME (or set AUTOTRAINING_API_URL)")
     if not str(url).startswith(("http://", "https://")):
         raise UsageError(f"the API URL must start with http:// or https://, got {url!r}")
     return str(url).rstrip("/")

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from autotraining.errors import UsageError
-from autotraining_tools.commands.options import add_token_argument
+from autotraining_tools.commands.options import add_stack_argument, add_token_argument
 
 HELP = "show the model history (table, JSON or a plot)"
 
@@ -22,6 +22,7 @@ HELP = "show the model history (table, JSON or a plot)"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api", default=argparse.SUPPRESS,
                         help="base URL of the API, e.g. http://127.0.0.1:8080; when not given, $AUTOTRAINING_API_URL")
+    add_stack_argument(parser)
     add_token_argument(parser)
     parser.add_argument("--limit", type=int, default=20, help="newest rounds to show (0: all)")
     parser.add_argument("--format", choices=("table", "json"), default="table", help="output format")

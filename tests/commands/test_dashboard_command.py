@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,57 @@ def test_the_token_file_setting_is_read_when_the_option_is_not_given(monkeypatch
     client = api_client(args, 5.0)
     assert client.token == "aaa.bbb.ccc"
     assert client.auth_headers("GET", "http://127.0.0.1:9/models", b"", {}) == {"authorization": "Bearer aaa.bbb.ccc"}
+
+
+STACK_TEMPLATE = """
+Parameters:
+  WriteAuthorization: {Type: String, Default: AWS_IAM}
+  ReadAuthorization: {Type: String, Default: NONE}
+Resources:
+  Queue: {Type: "AWS::SQS::Queue"}
+Outputs:
+  ApiUrl: {Value: "https://abc123.execute-api.us-east-1.amazonaws.com"}
+"""
+
+
+@pytest.fixture
+def stacks() -> Iterator[None]:
+    """Two deployed stacks in moto's in-process CloudFormation: ``iam-reads`` and ``jwt-reads`` (both SAME)."""
+    from moto import mock_aws
+
+    from autotraining.aws import Aws
+    from autotraining.settings import Settings
+
+    with mock_aws():
+        cfn = Aws(Settings(region="us-east-1")).client("cloudformation")
+        for name, writes in (("iam-reads", "AWS_IAM"), ("jwt-reads", "JWT")):
+            cfn.create_stack(StackName=name, TemplateBody=STACK_TEMPLATE, Parameters=[
+                {"ParameterKey": "WriteAuthorization", "ParameterValue": writes},
+                {"ParameterKey": "ReadAuthorization", "ParameterValue": "SAME"}])
+        yield
+
+
+def test_stack_gives_the_api_url_and_its_authorization_mode(stacks: None, tmp_path: Path) -> None:
+    from autotraining_tools.commands.options import api_client, stack_api
+
+    args = build_parser().parse_args(["dashboard", "--stack", "iam-reads"])
+    client = api_client(args, 5.0)
+    assert client.base_url == "https://abc123.execute-api.us-east-1.amazonaws.com"
+    assert client.region == "us-east-1" and client.token is None
+    assert stack_api(args).read_authorization == "SAME"
+    token_file = tmp_path / "token.jwt"
+    token_file.write_text("aaa.bbb.ccc")
+    args = build_parser().parse_args(["status", "--stack", "jwt-reads", "--token-file", str(token_file)])
+    assert api_client(args, 5.0).token == "aaa.bbb.ccc"
+
+
+@pytest.mark.parametrize("argv, problem", [
+    (["dashboard", "--stack", "jwt-reads"], "authorizes with JWTs (WriteAuthorization=JWT): give --token-file"),
+    (["predict", "--stack", "nope"], "no stack named 'nope' in us-east-1"),
+    (["status", "--stack", "iam-reads", "--api", "http://127.0.0.1:9"], "not both"),
+])
+def test_a_stack_that_cannot_be_used_is_one_line_and_exit_2(stacks: None, argv: list[str], problem: str,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and problem in err, err
