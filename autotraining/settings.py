@@ -42,6 +42,7 @@ ENV = {
     "log_format": "AUTOTRAINING_LOG_FORMAT",
     "worker_artifact": "AUTOTRAINING_WORKER_ARTIFACT",
     "api_url": "AUTOTRAINING_API_URL",
+    "api_token_file": "AUTOTRAINING_API_TOKEN_FILE",
     "endpoint_url": "AWS_ENDPOINT_URL",
     "region": "AWS_DEFAULT_REGION",
 }
@@ -101,6 +102,7 @@ class Settings:
     log_format: str = "auto"  # auto | json | console
     worker_artifact: str = ""  # s3://bucket/key of the worker artifact the instance runs (set by the stack)
     api_url: str = ""  # the HTTP API's base URL, for the CLI's client commands (predict, status, upload)
+    api_token_file: str = ""  # a file holding a JWT the client commands send as a bearer (JWT stacks); empty: SigV4
     endpoint_url: str = ""  # empty: real AWS
     region: str = "us-east-1"
 

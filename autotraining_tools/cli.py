@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from autotraining import __version__
 from autotraining.errors import UsageError
 
-COMMANDS = ("local", "worker", "generate", "upload", "predict", "status", "deploy", "redrive", "cost")
+COMMANDS = ("local", "worker", "generate", "upload", "predict", "status", "dashboard", "deploy", "redrive", "cost")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -55,7 +55,8 @@ class ApiClient:
         host = _EXECUTE_API_HOST.match(urllib.parse.urlsplit(self.base_url).netloc)
         self.region = region or (host["region"] if host else user_region())
 
-    def _auth_headers(self, method: str, url: str, data: bytes, headers: dict[str, str]) -> dict[str, str]:
+    def auth_headers(self, method: str, url: str, data: bytes, headers: dict[str, str]) -> dict[str, str]:
+        """What authorizes ``method url`` with body ``data``: a bearer, SigV4 headers, or nothing (no credentials)."""
         if self.token:
             return {"authorization": f"Bearer {self.token}"}
         if self.credentials is None:
@@ -66,7 +67,7 @@ class ApiClient:
         data = None if payload is None else json.dumps(payload).encode("utf-8")
         url = self.base_url + path
         headers = {"content-type": "application/json", "accept": "application/json"}
-        headers.update(self._auth_headers(method, url, data or b"", headers))
+        headers.update(self.auth_headers(method, url, data or b"", headers))
         req = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
             # urlopen on the base URL, checked to be http(s) in __init__: never a file: or custom scheme

@@ -24,7 +24,7 @@ FORMATS = ("jsonl", "csv", "json")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from autotraining_tools.commands.options import WORDED_DEFAULT
+    from autotraining_tools.commands.options import WORDED_DEFAULT, add_token_argument
     from autotraining_tools.commands.upload import add_sending_arguments
 
     parser.add_argument("-n", "--count", type=int, default=1000, metavar="N", help="how many records to generate")
@@ -42,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--schema", default=None, metavar="FILE",
                         help="schema file (default: $AUTOTRAINING_SCHEMA_FILE, else the packaged thermal-comfort schema)" + WORDED_DEFAULT)
     add_sending_arguments(parser, note=" (with --api)")
+    add_token_argument(parser, note=" (with --api)")
 
 
 def write_records(rows: Sequence[dict[str, Any]], fields: Sequence[str], fmt: str, out: TextIO) -> None:

@@ -6,14 +6,19 @@ ready; SIGTERM or Ctrl-C shuts everything down and exits 0. See docs/local.md.
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 from typing import Any
 
 from autotraining.errors import UsageError
+from autotraining_tools.commands.options import WORDED_DEFAULT, port_number
 
 HELP = "run the whole stack locally against an embedded AWS emulator (moto)"
+TOKEN_TTL_SECONDS = 24 * 3600.0  # a working day; the issuer's key lives only as long as the process
 
 
 def _positive_int(text: str) -> int:
@@ -30,17 +35,10 @@ def _non_negative(text: str) -> float:
     return value
 
 
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError("must be a port number 0-65535 (0 picks a free one)")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=_port, default=8080,
+    parser.add_argument("--port", type=port_number, default=8080,
                         help="port of the HTTP API gateway on 127.0.0.1 (0 picks a free port)")
-    parser.add_argument("--emulator-port", type=_port, default=5000,
+    parser.add_argument("--emulator-port", type=port_number, default=5000,
                         help="port of the moto server (the AWS emulator) on 127.0.0.1 (0 picks a free port)")
     parser.add_argument("--batch-size", type=_positive_int, default=500,
                         help="most records per stream batch delivered to the stream handler (one log segment each)")
@@ -59,6 +57,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start-threshold", type=_positive_int, default=None,
                         help="pending log segments that make the stream handler start the instance; "
                              "None: the setting AUTOTRAINING_START_THRESHOLD, else 1")
+    parser.add_argument("--write-auth", choices=("iam", "jwt"), default="iam",
+                        help="authorization of POST /records, as the stack's WriteAuthorization: iam (SigV4 with "
+                             "the embedded stack's credentials) or jwt (bearer tokens of a local issuer)")
+    parser.add_argument("--read-auth", choices=("public", "same"), default="public",
+                        help="authorization of the reads (dashboard, /models, /predict, model files), as the "
+                             "stack's ReadAuthorization: public, or the same as writes (open the dashboard "
+                             "with `autotraining dashboard`)")
+    parser.add_argument("--token-file", default=None, metavar="FILE",
+                        help="with --write-auth jwt: where to write a token of the local issuer (valid 24 h) "
+                             "for the client commands' --token-file; default: a file in a fresh temporary "
+                             "folder, removed at exit" + WORDED_DEFAULT)
 
 
 def _check_schema() -> None:
@@ -82,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--schedule must be greater than 0")
     if args.generate and args.generate_every <= 0:
         raise UsageError("--generate-every must be greater than 0")
+    if args.token_file and args.write_auth != "jwt":
+        raise UsageError("--token-file is where --write-auth jwt writes its token; give both or neither")
     _check_schema()
     stop = threading.Event()
 
@@ -92,7 +103,9 @@ def run(args: argparse.Namespace) -> int:
     stack = EmbeddedStack(port=args.port, emulator_port=args.emulator_port, batch_size=args.batch_size,
                           batch_window=args.batch_window, idle_grace=args.idle_grace, boot_delay=args.boot_delay,
                           schedule_seconds=args.schedule, generate=args.generate,
-                          generate_every=args.generate_every, start_threshold=args.start_threshold)
+                          generate_every=args.generate_every, start_threshold=args.start_threshold,
+                          auth=args.write_auth, read_auth="authorized" if args.read_auth == "same" else "public")
+    token_dir: str | None = None
     try:
         try:
             stack.start()
@@ -102,13 +115,44 @@ def run(args: argparse.Namespace) -> int:
         print(f"Emulator: {stack.emulator_url}", flush=True)
         print(f"Instance: {stack.settings.instance_id} (stopped until there is work); Ctrl-C to stop",
               file=sys.stderr, flush=True)
-        print("POST /records needs a SigV4 signature: AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
-              "(the CLI's upload signs with them)", file=sys.stderr, flush=True)
+        if stack.issuer is not None:
+            token_file, token_dir = write_token(stack.issuer.issue("local-user", ttl_seconds=TOKEN_TTL_SECONDS),
+                                                args.token_file)
+            print(f"Token: {token_file}", flush=True)
+            print(f"POST /records needs a JWT of the local issuer: give --token-file {token_file} to upload, "
+                  "predict, status and dashboard (valid 24 h)", file=sys.stderr, flush=True)
+        else:
+            print("POST /records needs a SigV4 signature: AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
+                  "(the CLI's upload signs with them)", file=sys.stderr, flush=True)
+        if args.read_auth == "same":
+            command = f"autotraining dashboard --api {stack.api_url}"
+            if stack.issuer is not None:
+                command += f" --token-file {token_file}"
+            print(f"Reads need the same authorization: open the dashboard through `{command}`",
+                  file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             pass
         print("Stopping...", file=sys.stderr, flush=True)
     finally:
         stack.stop()
+        if token_dir is not None:
+            shutil.rmtree(token_dir, ignore_errors=True)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
+
+
+def write_token(token: str, path: str | None) -> tuple[str, str | None]:
+    """Write ``token`` (owner-only) to ``path``, else into a fresh temporary folder; (file, folder to remove)."""
+    folder = None
+    if not path:
+        folder = tempfile.mkdtemp(prefix="autotraining-local-")
+        path = os.path.join(folder, "token.jwt")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(token + "\n")
+    except OSError as exc:
+        raise UsageError(f"cannot write the token to {path}: {exc.strerror or exc}") from None
+    return path, folder

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from autotraining.errors import UsageError
-from autotraining_tools.commands.options import add_api_argument, api_url, read_input
+from autotraining_tools.commands.options import add_api_argument, api_client, read_input
 
 HELP = "predict labels for rows from a file or stdin through the API"
 
@@ -30,12 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from autotraining.schema import RESERVED_FIELDS
-    from autotraining_tools.client import ApiClient, ApiError
+    from autotraining_tools.client import ApiError
     from autotraining_tools.rowfiles import FileError, read_rows
 
     if args.chunk < 1:
         raise UsageError("--chunk must be at least 1")
-    client = ApiClient(api_url(args), timeout=args.timeout)
+    client = api_client(args, args.timeout)
     name, text = read_input(args.file)
     try:
         data = read_rows(text, "auto", name)

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from autotraining.errors import UsageError
+from autotraining_tools.commands.options import add_stack_argument, add_token_argument
 
 HELP = "show the model history (table, JSON or a plot)"
 
@@ -21,6 +22,8 @@ HELP = "show the model history (table, JSON or a plot)"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api", default=argparse.SUPPRESS,
                         help="base URL of the API, e.g. http://127.0.0.1:8080; when not given, $AUTOTRAINING_API_URL")
+    add_stack_argument(parser)
+    add_token_argument(parser)
     parser.add_argument("--limit", type=int, default=20, help="newest rounds to show (0: all)")
     parser.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     parser.add_argument("--plot", metavar="FILE.png", default=None,
@@ -29,15 +32,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autotraining_tools.client import ApiClient, ApiError
-    from autotraining_tools.commands.options import api_url
+    from autotraining_tools.client import ApiError
+    from autotraining_tools.commands.options import api_client
 
     if args.limit < 0:
         raise UsageError("--limit must be 0 (all) or more")
     if args.plot and not args.plot.lower().endswith(".png"):
         raise UsageError("--plot writes a PNG: give a file name ending in .png")
     try:
-        client = ApiClient(api_url(args), timeout=args.timeout)
+        client = api_client(args, args.timeout)
         rounds = client.all_history(limit=None if args.limit == 0 or args.plot else args.limit)
     except ApiError as exc:
         raise UsageError(str(exc)) from None

@@ -19,8 +19,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from autotraining.errors import UsageError
-from autotraining_tools.client import ApiClient, ApiError
-from autotraining_tools.commands.options import WORDED_DEFAULT, add_api_argument, api_url, read_input, schema_from
+from autotraining_tools.client import ApiError
+from autotraining_tools.commands.options import (
+    WORDED_DEFAULT,
+    add_api_argument,
+    api_client,
+    api_url,
+    read_input,
+    schema_from,
+)
 from autotraining_tools.rowfiles import FORMATS, FileError, describe_errors, detect_format, read_rows
 
 HELP = "post labeled records from a CSV, JSON Lines or JSON file to the API (POST /records)"
@@ -76,7 +83,7 @@ def send_records(args: argparse.Namespace, rows: Sequence[dict[str, Any]], lines
 
     if args.chunk < 1 or args.retries < 1 or args.backoff < 0 or args.timeout <= 0:
         raise UsageError("--chunk and --retries must be at least 1, --backoff >= 0 and --timeout > 0")
-    client = ApiClient(api_url(args), timeout=args.timeout)
+    client = api_client(args, args.timeout)
     sent = requests = attempts = 0
     with tqdm(total=len(rows), unit="rec", desc="upload", disable=True if args.quiet else None,
               file=sys.stderr) as bar:

@@ -2,8 +2,14 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import threading
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,3 +45,53 @@ def test_jwt_mode_with_authorized_reads_needs_a_token_from_the_issuer_except_for
         assert _call(f"{api}/models", "GET") == 401
         assert _call(f"{api}/models", "GET", token=token) == 200
         assert _call(f"{api}/models/latest/model.json", "OPTIONS") == 204
+
+
+@pytest.mark.slow
+def test_local_in_jwt_mode_writes_a_token_the_client_commands_and_the_dashboard_proxy_use(tmp_path: Path) -> None:
+    from autotraining_tools.cli import main
+    from autotraining_tools.client import ApiClient
+    from autotraining_tools.dashboard_proxy import DashboardProxy
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOTRAINING_") and k != "AWS_ENDPOINT_URL"}
+    proc = subprocess.Popen([sys.executable, "-m", "autotraining_tools", "local", "--port", "0", "--emulator-port", "0",
+                             "--boot-delay", "60", "--write-auth", "jwt", "--read-auth", "same"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    stderr: list[str] = []
+    threading.Thread(target=lambda: stderr.extend(proc.stderr or []), daemon=True).start()
+    try:
+        printed: dict[str, str] = {}
+        assert proc.stdout is not None
+        while "Token" not in printed:
+            line = proc.stdout.readline()
+            assert line, f"local exited early: {''.join(stderr)}"
+            name, _, value = line.strip().partition(": ")
+            printed[name] = value
+        api, token_file = printed["API"], Path(printed["Token"])
+        assert oct(token_file.stat().st_mode & 0o777) == "0o600"
+        assert _call(f"{api}/models", "GET") == 401
+        assert _call(f"{api}/models", "GET", token=token_file.read_text().strip()) == 200
+        # the client commands read the same file
+        assert main(["status", "--api", api, "--token-file", str(token_file), "--format", "json"]) == 0
+        # and so does the dashboard's proxy: the page and the history through it, no token in the browser
+        proxy = DashboardProxy(ApiClient(api, token=token_file.read_text().strip(), credentials=None), port=0).start()
+        try:
+            assert _call(f"{proxy.url}/models", "GET") == 200
+            assert _call(f"{proxy.url}/", "GET") == 200
+            assert _call(f"{proxy.url}/predict", "POST", [{}]) == 400  # the stack's own answer, passed through
+        finally:
+            proxy.stop()
+        refused = DashboardProxy(ApiClient(api, token="not.a.jwt", credentials=None), port=0).start()
+        try:
+            assert _call(f"{refused.url}/models", "GET") == 401  # the stack's refusal reaches the browser
+        finally:
+            refused.stop()
+        assert any(f"--token-file {token_file}" in line and "autotraining dashboard" in line for line in stderr)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not token_file.exists()  # the temporary token folder goes with the stack
+    assert "Traceback" not in "".join(stderr)
