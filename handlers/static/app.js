@@ -62,7 +62,12 @@
 
   async function getJSON(url) {
     const r = await fetch(url, { cache: 'no-store' });
-    if (!r.ok) throw new Error(`GET ${url} answered HTTP ${r.status}`);
+    if (!r.ok) {
+      // The API's errors carry {"message"}: e.g. why a read was refused (a missing signature or token).
+      const answer = await r.json().catch(() => ({}));
+      const why = typeof answer.message === 'string' ? `: ${answer.message.slice(0, 200)}` : '';
+      throw new Error(`GET ${url} answered HTTP ${r.status}${why}`);
+    }
     return r.json();
   }
 
@@ -647,7 +652,7 @@
       if (wanted && wanted !== state.modelVersion && wanted !== state.loadingVersion) await loadModel(wanted);
       else if (!wanted && !state.model) $('model-status').textContent = 'No model has been published yet; it appears here after the first round.';
     } catch (e) {
-      setStatus('error', `cannot reach the API: ${e.message}`);
+      setStatus('error', `cannot read the history: ${e.message}`);
     } finally {
       setTimeout(() => refresh(false), POLL_MS);
     }

@@ -126,3 +126,27 @@ def test_through_the_proxy_the_history_renders_and_the_model_answers_as_the_serv
         assert not problems, problems
     finally:
         page.close()
+
+
+def test_a_read_refused_mid_session_shows_the_stacks_reason(browser: Any, stack: Any) -> None:
+    """Credentials that stop working while the page is open (an expired session): the next refresh
+    shows the stack's own refusal, not just a status code."""
+    from botocore.credentials import Credentials
+
+    from autotraining_tools.client import ApiClient
+    from autotraining_tools.dashboard_proxy import DashboardProxy
+    from autotraining_tools.local.authorizers import BAD_SIGNATURE
+    from autotraining_tools.local.stack import stack_credentials
+
+    p = DashboardProxy(ApiClient(stack.api_url, credentials=stack_credentials()), port=0).start()
+    page = browser.new_page()
+    try:
+        page.goto(p.url + "/")
+        page.wait_for_selector('#status[data-state="live"]', timeout=WAIT_MS)
+        p.client = ApiClient(stack.api_url, credentials=Credentials("testing", "no-longer-valid"))
+        page.wait_for_selector('#status[data-state="error"]', timeout=WAIT_MS)
+        text = page.inner_text("#status")
+        assert "HTTP 403" in text and BAD_SIGNATURE[:60] in text, text
+    finally:
+        page.close()
+        p.stop()

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,13 +22,13 @@ from urllib.parse import urlsplit
 
 import pytest
 from botocore.credentials import Credentials
+from e2e_fixtures import call_status
 
 from autotraining.schema import load_schema
 from autotraining_tools.client import ApiClient
 from autotraining_tools.dashboard_proxy import DashboardProxy
 from autotraining_tools.local.authorizers import BAD_SIGNATURE, BAD_TOKEN
 from autotraining_tools.local.stack import EmbeddedStack, stack_credentials
-from autotraining_tools.signing import signed_request
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -46,17 +45,6 @@ def request(url: str, method: str = "GET", body: bytes | None = None,
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
     finally:
         conn.close()
-
-
-def signed(url: str, method: str = "GET", body: Any = None) -> tuple[int, bytes]:
-    data = None if body is None else json.dumps(body).encode()
-    req = signed_request(url, data=data, method=method, headers={"content-type": "application/json"},
-                         credentials=stack_credentials())
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
 
 
 class CountingGateway:
@@ -121,9 +109,9 @@ def test_predict_through_the_proxy_answers_as_a_signed_request_does(stack: Any, 
     assert request(f"{stack.api_url}/predict", "POST", body, {"content-type": "application/json"})[0] == 403
     status, _, through = request(f"{proxy.url}/predict", "POST", body, {"content-type": "application/json"})
     assert status == 200, through
-    direct_status, direct = signed(f"{stack.api_url}/predict", "POST", rows)
+    direct_status, direct = call_status(f"{stack.api_url}/predict", "POST", rows)
     assert direct_status == 200
-    assert json.loads(through) == json.loads(direct)
+    assert json.loads(through) == direct
     assert json.loads(through)["version"] == stack.model.version
     # the stack's own 4xx come back as they are (here: no JSON content-type)
     status, _, refused = request(f"{proxy.url}/predict", "POST", body, {"content-type": "text/plain"})
@@ -163,7 +151,7 @@ def test_another_site_cannot_borrow_the_proxy(stack: Any, proxy: DashboardProxy)
     status, headers, _ = request(f"{proxy.url}/models", headers={"origin": proxy.url})
     assert status == 200
     # the stack allows any origin on /models; through the proxy no CORS header is passed on
-    assert signed(f"{stack.api_url}/models")[0] == 200
+    assert call_status(f"{stack.api_url}/models")[0] == 200
     assert not any(name.startswith("access-control-") for name in headers)
 
 
