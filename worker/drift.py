@@ -46,6 +46,7 @@ distribution shift, both directions). Its state is saved with the round state (`
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,6 +111,20 @@ class Adwin:
                 if change is not None:
                     changes.append(change)
         return changes
+
+    def seed(self, mean: float, n: int, end: int) -> int:
+        """Start an empty window with ``n`` values of mean ``mean`` (0/1, evenly spread, so no split
+        inside them differs) at the stream positions just before ``end``: evidence measured before
+        the stream reached this detector (see ``DriftMonitor.observe``). ``n`` is rounded down to
+        whole buckets (the next value then starts a bucket, so a cut at ``end`` is located exactly);
+        fewer than ``min_side`` values seed nothing. Returns the number of values seeded."""
+        n = min(int(n), self.bucket_size * self.max_buckets // 2) // self.bucket_size * self.bucket_size
+        if self.width or n < self.min_side:
+            return 0
+        i = np.arange(n + 1)
+        values = np.diff(np.floor(i * min(max(mean, 0.0), 1.0)))
+        self.update(values, np.arange(end - n, end))
+        return n
 
     def _check(self) -> Change | None:
         counts, sums, sqs = self._b[:, 0], self._b[:, 1], self._b[:, 2]
@@ -186,12 +201,22 @@ class DriftMonitor:
             d[f"share/{lab}"] = Adwin(self.delta, self.min_effect, alarm="both")
         return d
 
-    def observe(self, correct: np.ndarray, y: np.ndarray, positions: np.ndarray) -> DriftReport:
-        """Feed one round's records in stream order: whether the serving model was right, their labels."""
+    def observe(self, correct: np.ndarray, y: np.ndarray, positions: np.ndarray,
+                reference: Mapping[str, tuple[float, int]] | None = None) -> DriftReport:
+        """Feed one round's records in stream order: whether the serving model was right, their labels.
+
+        ``reference`` (detector name → (mean, values)) is what was measured before the first
+        records a detector sees: the serving model's held-out accuracy on its gate's rows, the label
+        shares of the records it learned from. A detector that has seen nothing yet starts its
+        window with it (``Adwin.seed``), so a change that came before the model was first scored —
+        the records of that first round all alike — is still compared with a "before".
+        """
         correct = np.asarray(correct, dtype=np.float64)
         y, positions = np.asarray(y), np.asarray(positions, dtype=np.int64)
         found: dict[str, Change] = {}
         for name, det in self.detectors.items():
+            if reference and name in reference and len(positions) and not det.width:
+                det.seed(*reference[name], end=int(positions[0]))
             kind, _, lab = name.partition("/")
             if kind == "accuracy":
                 changes = det.update(correct, positions)

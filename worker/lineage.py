@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -49,8 +50,9 @@ def continues(old: Encoding | None, new: Encoding) -> bool:
 
 
 def adapt(registry: Registry, latest: Latest | None, state: TrainingState, model: Any | None, enc: Encoding,
-          n_labels: int, empty: TrainingState) -> tuple[TrainingState, Any | None]:
-    """(state, model) in encoding ``enc``: unchanged, migrated, or a fresh lineage (see module docstring)."""
+          n_labels: int, empty: Callable[[], TrainingState]) -> tuple[TrainingState, Any | None]:
+    """(state, model) in encoding ``enc``: unchanged, migrated, or a fresh lineage (see module docstring);
+    ``empty`` makes the fresh lineage's state (called only then)."""
     if latest is None:
         return state, model
     state_enc = recorded_encoding(registry, latest.round_version, state.reservoir.n_features, enc)
@@ -62,7 +64,7 @@ def adapt(registry: Registry, latest: Latest | None, state: TrainingState, model
                     previous=list(model_enc.columns) if model_enc else None)
         # A fresh model and replay sample, but the same stream: what was consumed stays consumed,
         # so ``records_seen`` stays exact and no record is counted twice across the lineage change.
-        return dataclasses.replace(empty, consumed=state.consumed, seen_count=state.seen_count,
+        return dataclasses.replace(empty(), consumed=state.consumed, seen_count=state.seen_count,
                                    label_counts=state.label_counts), None
     assert state_enc is not None and model_enc is not None  # continues() checked both
     if state_enc != enc:

@@ -5,7 +5,10 @@ model got each of them right (test-then-train) and the settings, and returns a `
 
 1. *Drift*: the serving model's correctness (overall, per label) and the label shares are fed to
    the ``worker.drift.DriftMonitor`` in stream order. A reported change gives a stream position
-   ``change_at`` where the new regime starts.
+   ``change_at`` where the new regime starts. The first time the monitor sees the stream (the
+   round after the first publish), its windows start from the serving model's own measurements
+   (``drift_reference``: its gate's held-out accuracy and recalls, the label shares it learned
+   from), so a change before that round is still a change.
 2. *Replay*: the replay sample (``worker.reservoir``: a recent window + per-label long-term
    memory). After a change, only rows from ``change_at`` on are used — the new records of this
    round included — so the new concept wins at once; the next state's sample is cut the same way.
@@ -23,6 +26,7 @@ Nothing here writes its inputs: the state's reservoir and detectors are copied.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,15 +111,36 @@ def _rescale(moments: Moments, scaling: tuple[np.ndarray, np.ndarray] | None) ->
     return (moments.mean, new_std) if shift > RESCALE_AT else None
 
 
+def drift_reference(holdout: Mapping[str, Any] | None, label_counts: Mapping[str, int],
+                    labels: tuple[str, ...]) -> dict[str, tuple[float, int]]:
+    """What the serving model was measured at before the stream reached the monitor, per detector:
+    (mean, number of values) — its gate's held-out accuracy and per-label recall (``holdout``: the
+    ``Scores.to_dict`` its round recorded) and the label shares of the records it learned from."""
+    seen = sum(label_counts.get(lab, 0) for lab in labels)
+    ref: dict[str, tuple[float, int]] = {}
+    if seen:
+        ref.update({f"share/{lab}": (label_counts.get(lab, 0) / seen, seen) for lab in labels})
+    n = int((holdout or {}).get("n") or 0)
+    if holdout and n and holdout.get("accuracy") is not None:
+        ref["accuracy"] = (float(holdout["accuracy"]), n)
+        for lab, recall in (holdout.get("per_class") or {}).items():
+            if recall is not None and lab in labels and seen:
+                ref[f"recall/{lab}"] = (float(recall), round(n * label_counts.get(lab, 0) / seen))
+    return ref
+
+
 def plan_round(state: TrainingState, new: RecordBatch, correct: np.ndarray, labels: tuple[str, ...],
-               settings: Settings, scaling: tuple[np.ndarray, np.ndarray] | None) -> RoundPlan:
-    """Decide the round (see the module docstring). ``scaling`` is the serving model's (mean, std), None without one."""
+               settings: Settings, scaling: tuple[np.ndarray, np.ndarray] | None,
+               measured: Mapping[str, Any] | None = None) -> RoundPlan:
+    """Decide the round (see the module docstring). ``scaling`` is the serving model's (mean, std), None
+    without one; ``measured`` its gate's held-out scores (``Scores.to_dict``), when its round recorded them."""
     positions = state.reservoir.seen + np.arange(new.size, dtype=np.int64)
     if settings.drift_delta > 0:
         monitor = (DriftMonitor.from_dict(state.drift) if state.drift
                    else DriftMonitor(labels, settings.drift_delta, settings.drift_min_effect))
         # Without a serving model there is no correctness to watch (the first round).
-        report = monitor.observe(correct, new.y, positions) if scaling is not None else DriftReport(False)
+        report = (monitor.observe(correct, new.y, positions, drift_reference(measured, state.label_counts, labels))
+                  if scaling is not None else DriftReport(False))
         drift_state = monitor.to_dict()
     else:
         report, drift_state = DriftReport(False), {}

@@ -17,6 +17,7 @@ handed back (visibility 0).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -85,12 +86,18 @@ class RoundContext:
         return Registry.for_settings(self.aws.dynamodb, self.aws.settings)
 
 
+def empty_state(ctx: RoundContext) -> TrainingState:
+    """The state a stack's first round (or a fresh lineage) starts from."""
+    s = ctx.aws.settings
+    return TrainingState.empty(Encoding.from_schema(ctx.schema).width, s.reservoir_size, ctx.reservoir_seed,
+                               recent_share=s.replay_recent_share, n_labels=len(ctx.schema.labels))
+
+
 def load_state(ctx: RoundContext, latest: Latest | None) -> TrainingState:
     s = ctx.aws.settings
     committed = ctx.registry.get(latest.round_version) if latest is not None else None
     if committed is None or not committed.state_key:  # the first round of a stack
-        return TrainingState.empty(Encoding.from_schema(ctx.schema).width, s.reservoir_size, ctx.reservoir_seed,
-                                   recent_share=s.replay_recent_share, n_labels=len(ctx.schema.labels))
+        return empty_state(ctx)
     body = ctx.aws.s3.get_object(Bucket=ctx.aws.settings.bucket, Key=committed.state_key)["Body"].read()
     state = TrainingState.from_bytes(body)
     r = state.reservoir
@@ -108,6 +115,7 @@ class WarmStart:
     model: Any | None
     version: str  # "" when the round trains from scratch
     skipped: tuple[tuple[str, str], ...] = ()  # (version, why)
+    holdout: dict[str, Any] | None = None  # the gate's held-out scores its round recorded (drift's reference)
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": self.version, "skipped": [{"version": v, "error": e} for v, e in self.skipped]}
@@ -147,7 +155,7 @@ def load_model(ctx: RoundContext, latest: Latest | None) -> WarmStart:
         if len(skipped) >= MAX_WARM_START_FALLBACK:
             break
         try:
-            return WarmStart(_intact_model(ctx, round_), round_.version, tuple(skipped))
+            return WarmStart(_intact_model(ctx, round_), round_.version, tuple(skipped), round_.metrics.get("holdout"))
         except CorruptArtifact as exc:
             log.error("round.model_corrupt", version=round_.version, serving=latest.model_version, error=str(exc))
             skipped.append((round_.version, str(exc)))
@@ -218,11 +226,11 @@ def _train_and_commit(ctx: RoundContext, batch: RecordBatch, groups: dict[str, l
     # the lineage check reads the encoding of the version the model really came from
     model_latest = dataclasses.replace(latest, model_version=warm.version) if latest and warm.skipped else latest
     state, current = lineage.adapt(ctx.registry, model_latest, state, current, encoding, len(schema.labels),
-                                   load_state(ctx, None))
+                                   functools.partial(empty_state, ctx))
     # Test-then-train: the current model on the new records, before it learns from them.
     prequential = trainer.score(current, new.x, new.y, schema.labels)
     plan = plan_round(state, new, trainer.correct(current, new.x, new.y), schema.labels, settings,
-                      trainer.standardization(current) if current is not None else None)
+                      trainer.standardization(current) if current is not None else None, warm.holdout)
     t1 = time.perf_counter()
     judged = _judge(current, plan, schema.labels, ctx)
     # Close the consumed-interval gaps no segment can still fill (a listing of the in-flight log only).

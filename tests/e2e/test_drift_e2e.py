@@ -38,9 +38,9 @@ def test_abrupt_change_is_detected_shown_and_adapted_to_in_one_round() -> None:
                        schedule_seconds=5.0) as stack:
         registry = Registry(stack.aws.dynamodb, stack.settings.models_table)
 
-        # The old concept in two rounds, so the serving model has been scored (test-then-train) on
-        # old-concept records before the change: ADWIN compares windows of that signal, and the
-        # first round a model is scored in gives it no "before" to compare the change with.
+        # The old concept in two rounds, as a served model sees it in use (a change right after the
+        # first publish is detected too, against the model's own gate measurements: see
+        # tests/worker/test_round.py::test_a_change_before_the_models_first_scored_round_is_detected_in_that_round).
         upload(stack.api_url, old[:3000], schema)
         wait_for("the first old-concept round to be committed", lambda: records_seen(registry) == 3000, 180)
         upload(stack.api_url, old[3000:], schema)

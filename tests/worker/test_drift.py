@@ -134,3 +134,45 @@ def test_monitor_is_quiet_on_stationary_rounds_and_survives_a_save() -> None:
         report = m.observe((rng.random(5000) < 0.93).astype(float), y, np.arange(r * 5000, (r + 1) * 5000))
         assert not report.detected
         m = DriftMonitor.from_dict(m.to_dict())
+
+
+def test_a_change_before_the_first_scored_round_is_reported_against_the_models_measurements() -> None:
+    """The round after the first publish: every record already of the new concept, so the window
+    alone has no "before"; the serving model's held-out accuracy is one."""
+    rng = np.random.default_rng(12)
+    y = rng.integers(0, 3, 5000)
+    correct = bernoulli(rng, (5000, 0.55))
+    positions = np.arange(3000, 8000)
+    assert not DriftMonitor(LABELS).observe(correct, y, positions).detected  # the limit without a reference
+    report = DriftMonitor(LABELS).observe(correct, y, positions, {"accuracy": (0.96, 600)})
+    assert report.detected and "accuracy" in report.signals and report.change_at == 3000
+
+
+def test_a_label_shift_before_the_first_scored_round_is_reported_against_the_learned_shares() -> None:
+    rng = np.random.default_rng(13)
+    y = rng.choice(3, 5000, p=[0.7, 0.15, 0.15])
+    shares = {f"share/{lab}": (1 / 3, 3000) for lab in LABELS}
+    report = DriftMonitor(LABELS).observe(np.ones(5000), y, np.arange(3000, 8000), shares)
+    assert report.detected and "share/a" in report.signals and 3000 <= report.change_at <= 3000 + 32  # one bucket
+
+
+def test_a_first_scored_round_like_the_models_measurements_raises_no_alarm() -> None:
+    rng = np.random.default_rng(14)
+    alarms = 0
+    for _ in range(100):
+        y = rng.integers(0, 3, 5000)
+        held = bernoulli(rng, (600, 0.93))  # the gate's estimate itself is noisy
+        ref = {"accuracy": (float(held.mean()), 600), **{f"share/{lab}": (1 / 3, 3000) for lab in LABELS}}
+        alarms += DriftMonitor(LABELS).observe(bernoulli(rng, (5000, 0.93)), y, np.arange(3000, 8000), ref).detected
+    assert alarms == 0
+
+
+def test_a_reference_seeds_only_a_detector_that_has_seen_nothing_and_enough_of_it() -> None:
+    det = Adwin()
+    assert det.seed(0.9, 100, end=500) == 0 and det.width == 0  # fewer than min_side values: no evidence
+    assert det.seed(0.9, 1000, end=1000) == 992 and det.width == 992 and abs(det.mean - 0.9) < 0.002
+    assert det.seed(0.5, 1000, end=1000) == 0 and det.width == 992  # its own window comes first
+    m = DriftMonitor(LABELS)
+    m.observe(np.ones(3000), np.zeros(3000, dtype=int), np.arange(3000))
+    report = m.observe(np.ones(3000), np.zeros(3000, dtype=int), np.arange(3000, 6000), {"accuracy": (0.2, 5000)})
+    assert not report.detected  # the monitor's own history wins over a reference

@@ -194,6 +194,25 @@ def test_abrupt_change_is_detected_and_the_adapted_model_is_published_in_one_rou
 
 
 @pytest.mark.slow
+def test_a_change_before_the_models_first_scored_round_is_detected_in_that_round(queue_counts, waws, log_segment,
+                                                                                make_worker, registry, schema):
+    """One round of the old concept, then the new one: the round that first scores the model sees only
+    new-concept records; its gate's held-out accuracy (round 1's metrics) is the "before"."""
+    w = _learning_worker(make_worker)
+    log_segment(generate(schema, 1500, seed=10, id_prefix="a-"), 1)
+    w.run()
+    assert registry.get("000001").published
+    fresh_new = _flipped(generate(schema, 600, seed=98, id_prefix="fresh-"), schema)
+    log_segment(_flipped(generate(schema, 1500, seed=21, id_prefix="b-"), schema), 10001)
+    w.run()
+    v2 = registry.get("000002")
+    assert v2.metrics["drift"]["detected"] and "accuracy" in v2.metrics["drift"]["signals"], v2.metrics["drift"]
+    assert v2.metrics["drift"]["change_at"] == 1500  # the first record of round 2 (stream positions count records)
+    assert v2.published and v2.metrics["effort"]["reason"] == "change detected", v2.gate
+    assert _served_accuracy(waws, registry, schema, fresh_new) > 0.8
+
+
+@pytest.mark.slow
 def test_round_of_shuffled_labels_looks_like_a_change_and_is_refused(queue_counts, waws, log_segment, make_worker,
                                                                      registry, schema):
     import dataclasses
