@@ -27,12 +27,9 @@ model byte goes through here. An unreachable stack is a 502 naming it; any answe
 from __future__ import annotations
 
 import http.client
-import json
-import threading
 import time
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import BaseHTTPRequestHandler
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError
@@ -40,7 +37,8 @@ from botocore.exceptions import BotoCoreError
 from autotraining import api
 from autotraining.logs import get_logger
 from autotraining_tools.client import ApiClient
-from autotraining_tools.local.gateway import match_route
+from autotraining_tools.local.gateway import HttpResponse, json_error, match_route
+from autotraining_tools.threaded_server import ThreadedServer
 
 log = get_logger(__name__)
 
@@ -61,21 +59,6 @@ DROPPED_RESPONSE_HEADERS = frozenset({
 })
 
 
-@dataclass(frozen=True)
-class ProxyResponse:
-    """What the proxy answers the browser."""
-
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-
-
-def local_error(status: int, message: str) -> ProxyResponse:
-    """An answer of the proxy itself, in the API's error shape (``{"message": ...}``)."""
-    return ProxyResponse(status, (("content-type", "application/json"),),
-                         json.dumps({"message": message}).encode("utf-8"))
-
-
 class Upstream:
     """One keep-alive connection to the stack's API (one per browser connection)."""
 
@@ -91,7 +74,7 @@ class Upstream:
             self._conn = cls(self.netloc, timeout=self.timeout)
         return self._conn
 
-    def send(self, method: str, target: str, headers: dict[str, str], body: bytes) -> ProxyResponse:
+    def send(self, method: str, target: str, headers: dict[str, str], body: bytes) -> HttpResponse:
         """Send once; on a kept-alive connection the stack closed meanwhile, once more on a fresh one."""
         for attempt in (1, 2):
             reused = self._conn is not None
@@ -110,7 +93,7 @@ class Upstream:
                 raise
             if resp.will_close:
                 self.close()
-            return ProxyResponse(resp.status, tuple((k.lower(), v) for k, v in resp.getheaders()), data)
+            return HttpResponse(resp.status, tuple((k.lower(), v) for k, v in resp.getheaders()), data)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
@@ -119,59 +102,43 @@ class Upstream:
             self._conn = None
 
 
-class DashboardProxy(ThreadingHTTPServer):
+class DashboardProxy(ThreadedServer):
     """A loopback HTTP server that forwards the API's read routes to ``client.base_url``, authorized by ``client``."""
 
-    daemon_threads = True
-    allow_reuse_address = True
+    thread_name = "dashboard-proxy"
 
     def __init__(self, client: ApiClient, port: int = 0, timeout: float = 60.0, host: str = HOST) -> None:
         self.client = client
         self.upstream_timeout = timeout
-        self._thread: threading.Thread | None = None
         super().__init__((host, port), _ProxyRequestHandler)
         bound_port = self.server_address[1]
         self.allowed_hosts = frozenset({f"{host}:{bound_port}", f"localhost:{bound_port}"})
         self.allowed_origins = frozenset(f"http://{h}" for h in self.allowed_hosts)
 
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> DashboardProxy:
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="dashboard-proxy", daemon=True)
-        self._thread.start()
+    def start(self) -> Self:
+        super().start()
         log.info("dashboard.ready", url=self.url, api=self.client.base_url,
                  auth="bearer" if self.client.token else "sigv4" if self.client.credentials else "none")
         return self
 
-    def stop(self) -> None:
-        if self._thread is not None:
-            self.shutdown()
-            self._thread.join(timeout=10)
-            self._thread = None
-        self.server_close()
-
-    def refusal(self, method: str, target: str, headers: dict[str, str]) -> ProxyResponse | None:
+    def refusal(self, method: str, target: str, headers: dict[str, str]) -> HttpResponse | None:
         """The proxy's own answer when the request must not be forwarded, else None."""
         if headers.get("host", "") not in self.allowed_hosts:
-            return local_error(403, f"this proxy answers only requests addressed to {self.url}")
+            return json_error(403, f"this proxy answers only requests addressed to {self.url}")
         origin = headers.get("origin")
         if origin is not None and origin not in self.allowed_origins:
-            return local_error(403, f"requests from {origin[:100]} are not forwarded: only the dashboard served "
+            return json_error(403, f"requests from {origin[:100]} are not forwarded: only the dashboard served "
                                     f"by {self.url} may use this proxy")
         path = urlsplit(target).path if target.startswith("/") else ""
         found = match_route("GET" if method == "HEAD" else method, path) if path else None
         if found is None:
-            return local_error(404, "Not Found")
+            return json_error(404, "Not Found")
         if (found[0].method, found[0].key) in api.WRITE_ROUTES:
-            return local_error(403, "the dashboard proxy forwards reads only; send records with `autotraining upload`")
+            return json_error(403, "the dashboard proxy forwards reads only; send records with `autotraining upload`")
         return None
 
     def forward(self, upstream: Upstream, method: str, target: str, headers: dict[str, str],
-                body: bytes) -> ProxyResponse:
+                body: bytes) -> HttpResponse:
         """The stack's answer to the request, authorized by the client; a 502 when the stack cannot be reached."""
         outgoing = {k: v for k, v in headers.items() if k in FORWARDED_REQUEST_HEADERS}
         outgoing["host"] = upstream.netloc
@@ -186,13 +153,13 @@ class DashboardProxy(ThreadingHTTPServer):
             answer = upstream.send(method, target, outgoing, body)
         except (OSError, http.client.HTTPException) as exc:
             log.warning("dashboard.upstream_unreachable", api=self.client.base_url, error=str(exc)[:200])
-            return local_error(502, f"cannot reach the API at {self.client.base_url}: {exc}")
+            return json_error(502, f"cannot reach the API at {self.client.base_url}: {exc}")
         kept = tuple((k, v) for k, v in answer.headers
                      if k not in DROPPED_RESPONSE_HEADERS and not k.startswith("access-control-"))
-        return ProxyResponse(answer.status, kept, answer.body)
+        return HttpResponse(answer.status, kept, answer.body)
 
     def handle_request_from(self, upstream: Upstream, method: str, target: str, headers: dict[str, str],
-                            body: bytes) -> ProxyResponse:
+                            body: bytes) -> HttpResponse:
         started = time.perf_counter()
         response = self.refusal(method, target, headers) or self.forward(upstream, method, target, headers, body)
         log.debug("dashboard.request", method=method, path=urlsplit(target).path[:200], status=response.status,
@@ -238,7 +205,7 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
     def _read_body(self, headers: dict[str, str]) -> bytes | None:
         if "chunked" in headers.get("transfer-encoding", "").lower():
             self.close_connection = True
-            self._write(local_error(411, "send the body with a content-length"))
+            self._write(json_error(411, "send the body with a content-length"))
             return None
         try:
             length = int(headers.get("content-length") or 0)
@@ -246,12 +213,12 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
             length = -1
         if length < 0 or length > MAX_BODY_BYTES:
             self.close_connection = True  # the unread body cannot be skipped safely
-            self._write(local_error(413 if length > 0 else 400,
+            self._write(json_error(413 if length > 0 else 400,
                                     f"the body must have a content-length of at most {MAX_BODY_BYTES} bytes"))
             return None
         return self.rfile.read(length) if length else b""
 
-    def _write(self, response: ProxyResponse) -> None:
+    def _write(self, response: HttpResponse) -> None:
         self.send_response(response.status)
         for name, value in response.headers:
             self.send_header(name, value)

@@ -6,10 +6,16 @@ pythermalcomfort installs a top-level ``tests`` package, so ``tests.…`` import
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from autotraining_tools.signing import signed_request
@@ -57,3 +63,30 @@ def records_seen(registry: Any) -> int:
     """What the last committed round counted (0 before the first)."""
     latest = registry.latest()
     return int(latest.records_seen) if latest else 0
+
+
+def cli_command() -> list[str]:
+    """The installed ``autotraining`` console command (else ``python -m autotraining_tools``)."""
+    script = Path(sys.executable).parent / "autotraining"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "autotraining_tools"]
+
+
+@contextmanager
+def running_cli(args: list[str], env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+    """``autotraining ARGS`` as a process: (the process, its stderr lines so far); its stdout is for the
+    test to read. Leaving the block sends SIGTERM, which must stop it with exit 0 and no traceback."""
+    proc = subprocess.Popen([*cli_command(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    stderr: list[str] = []
+    reader = threading.Thread(target=lambda: stderr.extend(proc.stderr or []), daemon=True)
+    reader.start()
+    try:
+        yield proc, stderr
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, "".join(stderr)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    reader.join(timeout=5)
+    assert "Traceback" not in "".join(stderr)

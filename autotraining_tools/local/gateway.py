@@ -27,12 +27,11 @@ from __future__ import annotations
 import base64
 import importlib
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -42,6 +41,7 @@ from autotraining.errors import ApiError
 from autotraining.logs import get_logger
 from autotraining_tools.local.authorizers import OPEN, AccessPolicy, Denied, IncomingRequest
 from autotraining_tools.local.context import LambdaContext
+from autotraining_tools.threaded_server import ThreadedServer
 
 log = get_logger(__name__)
 
@@ -191,11 +191,10 @@ def import_handler(module: str) -> Handler:
     return importlib.import_module(f"{HANDLER_PACKAGE}.{module}").handler  # type: ignore[no-any-return]
 
 
-class Gateway(ThreadingHTTPServer):
+class Gateway(ThreadedServer):
     """A threading HTTP server that serves the HTTP API from the handler functions."""
 
-    daemon_threads = True
-    allow_reuse_address = True
+    thread_name = "gateway"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, resolver: HandlerResolver = import_handler,
                  routes: tuple[Route, ...] = COMPILED_ROUTES, max_body_bytes: int = MAX_BODY_BYTES,
@@ -205,26 +204,7 @@ class Gateway(ThreadingHTTPServer):
         self.routes = routes
         self.max_body_bytes = max_body_bytes
         self.function_prefix = function_prefix
-        self._thread: threading.Thread | None = None
         super().__init__((host, port), _RequestHandler)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> Gateway:
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="gateway", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self.shutdown()
-            self._thread.join(timeout=10)
-            self._thread = None
-        self.server_close()
 
     def dispatch(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes,
                  source_ip: str) -> HttpResponse:

@@ -9,11 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from botocore.credentials import Credentials
-from e2e_fixtures import call_status
+from e2e_fixtures import call_status, running_cli
 
 from autotraining.schema import load_schema
 from autotraining_tools.client import ApiClient
@@ -198,11 +194,6 @@ def test_an_unreachable_stack_is_a_502_naming_it() -> None:
         proxy.stop()
 
 
-def _cli() -> list[str]:
-    script = Path(sys.executable).parent / "autotraining"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "autotraining_tools"]
-
-
 def test_the_dashboard_command_prints_its_url_opens_it_forwards_signed_and_stops_on_sigterm(stack: Any,
                                                                                            tmp_path: Path) -> None:
     # The stack's credentials are in this process's environment (EmbeddedStack sets them): the
@@ -212,11 +203,7 @@ def test_the_dashboard_command_prints_its_url_opens_it_forwards_signed_and_stops
     browser.write_text(f'#!/bin/sh\nprintf %s "$1" > {opened}\n')
     browser.chmod(0o755)
     env = {**os.environ, "AUTOTRAINING_LOG_FORMAT": "json", "BROWSER": str(browser)}
-    proc = subprocess.Popen([*_cli(), "dashboard", "--api", stack.api_url, "--port", "0", "--open"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    stderr: list[str] = []
-    threading.Thread(target=lambda: stderr.extend(proc.stderr or []), daemon=True).start()
-    try:
+    with running_cli(["dashboard", "--api", stack.api_url, "--port", "0", "--open"], env) as (proc, stderr):
         assert proc.stdout is not None
         line = proc.stdout.readline().strip()
         name, _, url = line.partition(": ")
@@ -227,11 +214,3 @@ def test_the_dashboard_command_prints_its_url_opens_it_forwards_signed_and_stops
         while not (opened.exists() and opened.read_text()) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert opened.read_text() == url
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    time.sleep(0.2)
-    assert "Traceback" not in "".join(stderr)

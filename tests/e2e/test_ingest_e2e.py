@@ -7,19 +7,17 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e_fixtures import cli_command, running_cli
 
 from autotraining.aws import Aws
 from autotraining.generator import generate
@@ -153,11 +151,6 @@ def test_request_over_the_record_limit_answers_413(stack: EmbeddedStack) -> None
     assert status == 413 and "1000" in payload["message"]
 
 
-def _cli() -> list[str]:
-    script = Path(sys.executable).parent / "autotraining"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "autotraining_tools"]
-
-
 def _clean_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOTRAINING_") and k != "AWS_ENDPOINT_URL"}
     env["AUTOTRAINING_LOG_FORMAT"] = "json"
@@ -165,11 +158,8 @@ def _clean_env() -> dict[str, str]:
 
 
 def test_local_command_prints_urls_serves_and_stops_on_sigterm() -> None:
-    proc = subprocess.Popen([*_cli(), "local", "--port", "0", "--emulator-port", "0", "--boot-delay", "60"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_clean_env())
-    stderr: list[str] = []
-    threading.Thread(target=lambda: stderr.extend(proc.stderr or []), daemon=True).start()
-    try:
+    with running_cli(["local", "--port", "0", "--emulator-port", "0", "--boot-delay", "60"], _clean_env()) as (
+            proc, stderr):
         urls: dict[str, str] = {}
         deadline = time.monotonic() + 60
         assert proc.stdout is not None
@@ -190,14 +180,6 @@ def test_local_command_prints_urls_serves_and_stops_on_sigterm() -> None:
         items = emulator.dynamodb.get_item(TableName="autotraining-records", Key={"id": {"S": "cli-00000000"}},
                                            ConsistentRead=True)
         assert items["Item"]["label"]["S"] == one[0]["label"]
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    time.sleep(0.2)
-    assert "Traceback" not in "".join(stderr)
 
 
 def test_local_command_with_port_in_use_prints_one_line_error() -> None:
@@ -205,7 +187,7 @@ def test_local_command_with_port_in_use_prints_one_line_error() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        out = subprocess.run([*_cli(), "local", "--port", str(port), "--emulator-port", "0"],
+        out = subprocess.run([*cli_command(), "local", "--port", str(port), "--emulator-port", "0"],
                              capture_output=True, text=True, timeout=60, env=_clean_env())
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0, out.stderr

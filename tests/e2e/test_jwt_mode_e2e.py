@@ -3,16 +3,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e_fixtures import running_cli
 
 from autotraining.generator import generate
 from autotraining.schema import load_schema
@@ -54,12 +51,8 @@ def test_local_in_jwt_mode_writes_a_token_the_client_commands_and_the_dashboard_
     from autotraining_tools.dashboard_proxy import DashboardProxy
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOTRAINING_") and k != "AWS_ENDPOINT_URL"}
-    proc = subprocess.Popen([sys.executable, "-m", "autotraining_tools", "local", "--port", "0", "--emulator-port", "0",
-                             "--boot-delay", "60", "--write-auth", "jwt", "--read-auth", "same"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    stderr: list[str] = []
-    threading.Thread(target=lambda: stderr.extend(proc.stderr or []), daemon=True).start()
-    try:
+    with running_cli(["local", "--port", "0", "--emulator-port", "0", "--boot-delay", "60", "--write-auth", "jwt",
+                      "--read-auth", "same"], env) as (proc, stderr):
         printed: dict[str, str] = {}
         assert proc.stdout is not None
         while "Token" not in printed:
@@ -87,11 +80,4 @@ def test_local_in_jwt_mode_writes_a_token_the_client_commands_and_the_dashboard_
         finally:
             refused.stop()
         assert any(f"--token-file {token_file}" in line and "autotraining dashboard" in line for line in stderr)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert not token_file.exists()  # the temporary token folder goes with the stack
-    assert "Traceback" not in "".join(stderr)
