@@ -5,7 +5,10 @@
   Every file is checked against the sha256 its round committed (``load_verified``). Any failure
   to load it (missing, truncated or corrupt files, an S3 fault) keeps the last good
   model serving and logs one ``model.load_failed`` error per bad version (retried each check,
-  so a repaired upload is picked up).
+  so a repaired upload is picked up). A container that has no model yet (a cold start while
+  the worker is still promoting the newest files, or when they are corrupt) serves the model
+  that served before it instead (``fallback_version``: the parent round's ``model_version``, at
+  most ``MAX_FALLBACK`` back), and moves to the newest one once it loads.
 - ``ModelProxy.locate`` decides which S3 object a ``GET /models/{version}/{file}`` may fetch:
   only a servable file (``artifacts.is_servable_file``) of a published version; ``latest``
   resolves to ``latest.model_version``. Every refusal (``..``, percent-encoded slashes or dots,
@@ -39,6 +42,7 @@ LATEST = "latest"
 MAX_PREDICT_ROWS = 10_000
 DEFAULT_HISTORY_LIMIT = 20
 MAX_HISTORY_LIMIT = 100
+MAX_FALLBACK = 3  # older published models a cold container tries when the newest cannot be loaded
 # Percent-encoded '.', '/', '\' and '%' itself (double encoding): never legitimate in a model path.
 _ENCODED_TRAVERSAL = re.compile(r"%(2e|2f|5c|25)", re.IGNORECASE)
 # ASCII only and matched whole: str.isdigit and \d accept '²' or '٣', and '$' accepts a trailing newline.
@@ -78,6 +82,16 @@ class ModelCache:
                 version = latest.model_version if latest else ""
                 if version and (self._predictor is None or self._predictor.version != version):
                     self._load(version)
+                    why, older = self._unavailable, version
+                    for _ in range(MAX_FALLBACK):  # a cold container: the model that served before
+                        if self._predictor is not None:
+                            break
+                        older = fallback_version(self.registry, older)
+                        if not older:
+                            break
+                        self._load(older)
+                    if self._predictor is None:
+                        self._unavailable = why  # the newest version's reason, not an older one's
                 self._checked_at = now
             if self._predictor is None and self._unavailable:
                 raise NoModel(self._unavailable)
@@ -105,6 +119,15 @@ class ModelCache:
         self._predictor, self._unavailable = predictor, ""
         self.loads += 1
         log.info("model.loaded", version=version, ms=round((time.perf_counter() - started) * 1000, 1))
+
+
+def fallback_version(registry: Registry, version: str) -> str:
+    """The published model that served before ``version`` ("" when none): the ``model_version`` its
+    round's parent committed with (one read; rejected rounds carry the model they kept serving)."""
+    round_ = registry.get(version)
+    parent = registry.get(round_.parent) if round_ and round_.parent else None
+    older = parent.model_version if parent else ""
+    return older if older and older != version else ""
 
 
 def load_verified(s3: Any, bucket: str, registry: Registry, version: str) -> Predictor:

@@ -52,6 +52,17 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float) -> float:
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def predict_when_serving(api: str, rows: list[dict[str, Any]], version: str, timeout: float = 60) -> Any:
+    """``POST /predict`` once ``version`` answers it: a round commits before its files are promoted,
+    and the infer handler re-checks ``latest`` every AUTOTRAINING_MODEL_CACHE_SECONDS, so the
+    previous model answers for a few seconds after a commit."""
+    answers: list[Any] = []
+    wait_for(f"POST /predict to be answered by model {version}",
+             lambda: answers.append(call(f"{api}/predict", "POST", rows)) or answers[-1]["version"] == version,
+             timeout)
+    return answers[-1]
+
+
 def upload(api: str, records: list[Any], schema: Any) -> None:
     """POST the records in 1,000-record requests; each must be accepted whole."""
     for i in range(0, len(records), 1000):

@@ -12,7 +12,7 @@ import dataclasses
 from typing import Any
 
 import pytest
-from e2e_fixtures import call, records_seen, upload, wait_for
+from e2e_fixtures import call, predict_when_serving, records_seen, upload, wait_for
 
 from autotraining.generator import generate
 from autotraining.registry import Registry
@@ -58,10 +58,7 @@ def test_abrupt_change_is_detected_shown_and_adapted_to_in_one_round() -> None:
         assert first["status"] == "published", first["gate"]
         # Judged on post-change held-out rows only: the adapted model of that one round already knows the new concept.
         assert first["holdout_accuracy"] >= 0.85 and first["metrics"]["holdout"]["n"] < first["new_records"]
-        # The infer handler re-checks `latest` every AUTOTRAINING_MODEL_CACHE_SECONDS: wait until it serves the new model.
-        serving = registry.latest().model_version
         probe = [dict(zip(schema.feature_names, fresh_new[0].features, strict=True))]
-        wait_for("POST /predict to serve the adapted model",
-                 lambda: call(f"{stack.api_url}/predict", "POST", probe)["version"] == serving, 60)
+        predict_when_serving(stack.api_url, probe, registry.latest().model_version)
         served = accuracy(stack.api_url, schema, fresh_new)
         assert before < 0.6 and served >= 0.85, (before, served, [v["gate"] for v in after_change])

@@ -7,7 +7,7 @@ registry, like a client and an operator would.
 from __future__ import annotations
 
 import pytest
-from e2e_fixtures import call, records_seen, upload, wait_for
+from e2e_fixtures import call, predict_when_serving, records_seen, upload, wait_for
 
 from autotraining.generator import generate
 from autotraining.registry import Registry
@@ -35,10 +35,9 @@ def test_uploads_are_trained_published_served_and_the_instance_stops() -> None:
         assert sum(v["new_records"] for v in history) == 3500
 
         fresh = generate(schema, 400, seed=999)
-        answer = call(f"{stack.api_url}/predict", "POST", [dict(zip(schema.feature_names, r.features, strict=True))
-                                                           for r in fresh])
+        rows = [dict(zip(schema.feature_names, r.features, strict=True)) for r in fresh]
+        answer = predict_when_serving(stack.api_url, rows, registry.latest().model_version)
         correct = sum(p["label"] == r.label for p, r in zip(answer["predictions"], fresh, strict=True))
-        assert answer["version"] == registry.latest().model_version
         assert correct / len(fresh) >= 0.9
 
         wait_for("the worker to stop its instance", lambda: stack.instance_state() == "stopped", 60)

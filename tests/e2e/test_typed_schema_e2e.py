@@ -4,7 +4,7 @@ trains with the real worker process, publishes, and POST /predict answers rows w
 from __future__ import annotations
 
 import pytest
-from e2e_fixtures import call_status
+from e2e_fixtures import call_status, predict_when_serving
 from schema_fixtures import MIXED_SCHEMA_FILE, mixed_rows, mixed_schema
 
 from autotraining.generator import generate
@@ -41,8 +41,7 @@ def test_mixed_schema_records_train_publish_and_predict_with_missing_values(monk
         latest = registry.latest()
         assert latest is not None and latest.records_seen == 3000 and latest.model_version
 
-        status, answer = call_status(f"{api}/predict", "POST", mixed_rows())
-        assert status == 200 and answer["version"] == latest.model_version
+        answer = predict_when_serving(api, mixed_rows(), latest.model_version)
         assert len(answer["predictions"]) == len(mixed_rows())
         status, history = call_status(f"{api}/models")
         assert history["versions"][0]["metrics"]["schema"] == schema.tag  # the worker used the custom schema

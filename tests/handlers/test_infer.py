@@ -222,9 +222,38 @@ def test_a_committed_version_whose_files_are_not_promoted_yet_keeps_the_previous
     registry.commit_round(first.version, pending)  # committed, files not in models/000002/ yet
     status, answer = _predict(aws, cache, _rows(schema, 2))
     assert status == 200 and answer["version"] == first.version
-    fresh = _cache(aws)  # a new container with nothing to fall back on answers 503, not 500
+    fresh = _cache(aws)  # a new container (cold start) serves the model that served before
     status, answer = _predict(aws, fresh, _rows(schema, 1))
-    assert status == 503 and "model 000002 is not available yet" in answer["message"]
+    assert status == 200 and answer["version"] == first.version
+
+
+def test_a_cold_container_serves_the_previous_model_until_the_newest_is_promoted(aws, schema):
+    """A container started between a round's commit and its promotion (or when the newest files are
+    corrupt) falls back along the rounds' parents, past rejected rounds, and moves on once it can."""
+    clock = FakeClock()
+    first = publish(aws, schema, export_model(schema))
+    commit_rejected(aws, schema, records_seen=1500)  # keeps ``first`` serving
+    second = publish(aws, schema, export_model(schema, seed=1))
+    promoted = {k["Key"]: aws.s3.get_object(Bucket=aws.settings.bucket, Key=k["Key"])["Body"].read()
+                for k in aws.s3.list_objects_v2(Bucket=aws.settings.bucket,
+                                                Prefix=f"models/{second.version}/")["Contents"]}
+    for key in promoted:  # the newest round committed, its files not promoted yet
+        aws.s3.delete_object(Bucket=aws.settings.bucket, Key=key)
+    cache = _cache(aws, clock)
+    status, answer = _predict(aws, cache, _rows(schema, 2))
+    assert status == 200 and answer["version"] == first.version
+    for key, body in promoted.items():  # the worker promotes
+        aws.s3.put_object(Bucket=aws.settings.bucket, Key=key, Body=body)
+    clock.now += aws.settings.model_cache_seconds
+    assert _predict(aws, cache, _rows(schema, 2))[1]["version"] == second.version
+
+
+def test_a_cold_container_with_no_older_model_answers_503_naming_the_newest(aws, schema):
+    only = publish(aws, schema, export_model(schema))
+    for obj in aws.s3.list_objects_v2(Bucket=aws.settings.bucket, Prefix=f"models/{only.version}/")["Contents"]:
+        aws.s3.delete_object(Bucket=aws.settings.bucket, Key=obj["Key"])
+    status, answer = _predict(aws, _cache(aws), _rows(schema, 1))
+    assert status == 503 and f"model {only.version} is not available yet" in answer["message"]
 
 
 class FixedCache:
