@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import http.client
 import time
-from http.server import BaseHTTPRequestHandler
 from typing import Any, Self
 from urllib.parse import urlsplit
 
@@ -37,8 +36,8 @@ from botocore.exceptions import BotoCoreError
 from autotraining import api
 from autotraining.logs import get_logger
 from autotraining_tools.client import ApiClient
-from autotraining_tools.local.gateway import HttpResponse, json_error, match_route
-from autotraining_tools.threaded_server import ThreadedServer
+from autotraining_tools.local.gateway import json_error, match_route
+from autotraining_tools.threaded_server import HttpResponse, ResponseWriter, ThreadedServer
 
 log = get_logger(__name__)
 
@@ -167,12 +166,9 @@ class DashboardProxy(ThreadedServer):
         return response
 
 
-class _ProxyRequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body leave in separate writes: without TCP_NODELAY the body waits for the ACK
-    # of the headers, which a browser on a kept-alive connection delays by up to 40 ms.
-    disable_nagle_algorithm = True
+class _ProxyRequestHandler(ResponseWriter):
     server: DashboardProxy
+    log_event = "dashboard.http"
 
     def setup(self) -> None:
         super().setup()
@@ -192,7 +188,7 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
         body = self._read_body(headers)
         if body is None:
             return
-        self._write(self.server.handle_request_from(self.upstream, self.command, self.path, headers, body))
+        self.write(self.server.handle_request_from(self.upstream, self.command, self.path, headers, body))
 
     do_GET = do_HEAD = do_POST = do_OPTIONS = _serve
 
@@ -205,7 +201,7 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
     def _read_body(self, headers: dict[str, str]) -> bytes | None:
         if "chunked" in headers.get("transfer-encoding", "").lower():
             self.close_connection = True
-            self._write(json_error(411, "send the body with a content-length"))
+            self.write(json_error(411, "send the body with a content-length"))
             return None
         try:
             length = int(headers.get("content-length") or 0)
@@ -213,21 +209,7 @@ class _ProxyRequestHandler(BaseHTTPRequestHandler):
             length = -1
         if length < 0 or length > MAX_BODY_BYTES:
             self.close_connection = True  # the unread body cannot be skipped safely
-            self._write(json_error(413 if length > 0 else 400,
-                                    f"the body must have a content-length of at most {MAX_BODY_BYTES} bytes"))
+            self.write(json_error(413 if length > 0 else 400,
+                                  f"the body must have a content-length of at most {MAX_BODY_BYTES} bytes"))
             return None
         return self.rfile.read(length) if length else b""
-
-    def _write(self, response: HttpResponse) -> None:
-        self.send_response(response.status)
-        for name, value in response.headers:
-            self.send_header(name, value)
-        self.send_header("content-length", str(len(response.body)))
-        if self.close_connection:
-            self.send_header("connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (BaseHTTPRequestHandler's name)
-        log.debug("dashboard.http", message=format % args)

@@ -31,7 +31,6 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -41,7 +40,7 @@ from autotraining.errors import ApiError
 from autotraining.logs import get_logger
 from autotraining_tools.local.authorizers import OPEN, AccessPolicy, Denied, IncomingRequest
 from autotraining_tools.local.context import LambdaContext
-from autotraining_tools.threaded_server import ThreadedServer
+from autotraining_tools.threaded_server import HttpResponse, ResponseWriter, ThreadedServer
 
 log = get_logger(__name__)
 
@@ -155,13 +154,6 @@ def build_event(method: str, target: str, headers: Mapping[str, str] | list[tupl
     return event
 
 
-@dataclass(frozen=True)
-class HttpResponse:
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-
-
 def to_http(result: Any) -> HttpResponse:
     """A handler's return value as HTTP, with API Gateway's rules for payload 2.0 responses."""
     if not (isinstance(result, dict) and "statusCode" in result):
@@ -245,13 +237,9 @@ class Gateway(ThreadedServer):
         return response
 
 
-class _RequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: load clients reuse their connections
-    # Headers and body leave in separate writes: without TCP_NODELAY the body waits for the ACK of
-    # the headers, which a client on a kept-alive connection delays by 40 ms (measured:
-    # scripts/bench_dashboard_proxy.py, POST /predict 44 ms → 0.5 ms on a kept-alive connection).
-    disable_nagle_algorithm = True
+class _RequestHandler(ResponseWriter):
     server: Gateway
+    log_event = "gateway.http"
 
     def _serve(self) -> None:
         body = self._read_body()
@@ -259,7 +247,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         response = self.server.dispatch(self.command, self.path, list(self.headers.items()), body,
                                         self.client_address[0])
-        self._write(response)
+        self.write(response)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
 
@@ -278,11 +266,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
             length = int(self.headers.get("content-length") or 0)
         except ValueError:
             self.close_connection = True
-            self._write(json_error(400, "bad content-length"))
+            self.write(json_error(400, "bad content-length"))
             return None
         if length > limit:
             self.close_connection = True  # the unread body cannot be skipped safely
-            self._write(json_error(413, f"request body is larger than {limit} bytes"))
+            self.write(json_error(413, f"request body is larger than {limit} bytes"))
             return None
         return self.rfile.read(length) if length > 0 else b""
 
@@ -295,7 +283,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 size = int(line.split(b";")[0].strip() or b"0", 16)
             except ValueError:
                 self.close_connection = True
-                self._write(json_error(400, "bad chunked encoding"))
+                self.write(json_error(400, "bad chunked encoding"))
                 return None
             if size == 0:
                 while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
@@ -304,28 +292,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             total += size
             if total > limit:
                 self.close_connection = True
-                self._write(json_error(413, f"request body is larger than {limit} bytes"))
+                self.write(json_error(413, f"request body is larger than {limit} bytes"))
                 return None
             parts.append(self.rfile.read(size))
             self.rfile.readline(3)
-
-    def _write(self, response: HttpResponse) -> None:
-        self.send_response(response.status)
-        names = set()
-        for name, value in response.headers:
-            if name in ("content-length", "connection", "transfer-encoding"):
-                continue
-            names.add(name)
-            self.send_header(name, value)
-        if "content-type" not in names and response.body:
-            self.send_header("content-type", "application/octet-stream")
-        self.send_header("content-length", str(len(response.body)))
-        if self.close_connection:
-            self.send_header("connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (BaseHTTPRequestHandler's name)
-        log.debug("gateway.http", message=format % args)
-
