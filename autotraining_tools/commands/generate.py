@@ -35,14 +35,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="write the records to FILE (default: standard output, unless --api is given)" + WORDED_DEFAULT)
     where.add_argument("--api", default=None, metavar="URL",
                        help="post the records to POST /records of this API (its base URL) instead of writing them" + WORDED_DEFAULT)
+    where.add_argument("--stack", default=None, metavar="NAME",
+                       help="like --api, with the API of this CloudFormation stack (its ApiUrl output)" + WORDED_DEFAULT)
     parser.add_argument("--format", choices=FORMATS, default=None,
                         help="file format; default: from the --out extension (.csv, .json), else jsonl" + WORDED_DEFAULT)
     parser.add_argument("--id-prefix", default=None, metavar="TEXT",
                         help="prefix of the generated ids (default: 'gen-<seed>-'); ids are the prefix and a counter" + WORDED_DEFAULT)
     parser.add_argument("--schema", default=None, metavar="FILE",
                         help="schema file (default: $AUTOTRAINING_SCHEMA_FILE, else the packaged thermal-comfort schema)" + WORDED_DEFAULT)
-    add_sending_arguments(parser, note=" (with --api)")
-    add_token_argument(parser, note=" (with --api)")
+    add_sending_arguments(parser, note=" (with --api or --stack)")
+    add_token_argument(parser, note=" (with --api or --stack)")
 
 
 def write_records(rows: Sequence[dict[str, Any]], fields: Sequence[str], fmt: str, out: TextIO) -> None:
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     fmt = args.format or _format_of(args.out)
     records = generate(schema, args.count, seed=args.seed, id_prefix=args.id_prefix)
     rows = [r.to_log_dict(schema) for r in records]
-    if args.api:
+    if args.api or args.stack:
         result = send_records(args, rows)
         if not args.quiet:
             print(f"sent {result.records} generated records in {result.requests} requests")

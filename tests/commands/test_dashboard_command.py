@@ -139,6 +139,7 @@ def test_stack_gives_the_api_url_and_its_authorization_mode(stacks: None, tmp_pa
     (["dashboard", "--stack", "jwt-reads"], "authorizes with JWTs (WriteAuthorization=JWT): give --token-file"),
     (["predict", "--stack", "nope"], "no stack named 'nope' in us-east-1"),
     (["status", "--stack", "iam-reads", "--api", "http://127.0.0.1:9"], "not both"),
+    (["generate", "-n", "3", "--stack", "jwt-reads"], "authorizes with JWTs (WriteAuthorization=JWT): give --token-file"),
 ])
 def test_a_stack_that_cannot_be_used_is_one_line_and_exit_2(stacks: None, argv: list[str], problem: str,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
