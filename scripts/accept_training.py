@@ -27,6 +27,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +88,45 @@ def wait(what: str, check: Any, timeout: float, every: float = 1.0) -> float:
     raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+@contextmanager
+def local_stack(options: list[str], log_path: str, ready_timeout: float) -> Iterator[tuple[str, str]]:
+    """``autotraining local OPTIONS`` on free ports as a subprocess (its output to ``log_path``), once
+    its API answers: yields (API URL, emulator URL); stops it (SIGINT, then SIGKILL) on leaving."""
+    api_port, emu_port = free_port(), free_port()
+    api, emulator = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{emu_port}"
+    cmd = [sys.executable, "-m", "autotraining_tools", "local", *options, "--port", str(api_port),
+           "--emulator-port", str(emu_port)]
+    print("run:", " ".join(cmd[2:]), f"(output in {log_path})", flush=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with open(log_path, "w") as log_file:
+        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, cwd=ROOT, env=env,
+                                start_new_session=True)
+        try:
+            wait("the embedded stack", lambda: "versions" in call(f"{api}/models", timeout=5), ready_timeout, 0.5)
+            yield api, emulator
+        finally:
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def instance_stopped(emulator: str) -> Callable[[], bool]:
+    """A check for ``wait``: every instance of the embedded stack is stopped (asked of its emulator)."""
+    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled"})
+    import boto3
+
+    ec2 = boto3.client("ec2", endpoint_url=emulator, region_name="us-east-1")
+
+    def stopped() -> bool:
+        states = [i["State"]["Name"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
+        return bool(states) and all(s == "stopped" for s in states)
+
+    return stopped
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=20000, help="records uploaded in total")
@@ -95,20 +136,11 @@ def main() -> int:
     parser.add_argument("--log", default="", help="file for the embedded run's output (default: a temp file)")
     args = parser.parse_args()
     t0 = time.monotonic()
-    api_port, emu_port = free_port(), free_port()
-    api, emulator = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{emu_port}"
-    log_path = args.log or f"/tmp/accept_training_{os.getpid()}.log"
-    cmd = [str(ROOT / ".venv" / "bin" / "autotraining"), "local", "--batch-size", "2000", "--batch-window", "5",
-           "--idle-grace", "20", "--port", str(api_port), "--emulator-port", str(emu_port)]
-    print("run:", " ".join(cmd[1:]), f"(output in {log_path})")
     rows, labels = pmv_rows(args.records, seed=2026)
     fresh_rows, fresh_labels = pmv_rows(args.fresh, seed=7730)
     print("label shares:", {lab: round(labels.count(lab) / len(labels), 3) for lab in LABELS})
-    log_file = open(log_path, "w")  # noqa: SIM115 - lives as long as the subprocess
-    proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
-    ok = True
-    try:
-        wait("the embedded stack", lambda: "versions" in call(f"{api}/models", timeout=5), 120, 0.5)
+    options = ["--batch-size", "2000", "--batch-window", "5", "--idle-grace", "20"]
+    with local_stack(options, args.log or f"/tmp/accept_training_{os.getpid()}.log", 120) as (api, emulator):
         print(f"stack up after {time.monotonic() - t0:.1f} s")
         per = args.records // args.batches
         for b in range(args.batches):
@@ -141,30 +173,13 @@ def main() -> int:
         print(f"GET /models entry with records_seen == {args.records} (int): {len(exact)} (need >= 1)")
         print(f"POST /predict on {len(fresh_labels)} fresh rows: {accuracy:.4f} correct, model {answer['version']} "
               f"(need >= 0.97)")
-        os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled"})
-        import boto3
-
-        ec2 = boto3.client("ec2", endpoint_url=emulator, region_name="us-east-1")
-
-        def stopped() -> bool:
-            states = [i["State"]["Name"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
-            return bool(states) and all(s == "stopped" for s in states)
-
         try:
-            wait("the instance to stop", stopped, 150, 0.5)
+            wait("the instance to stop", instance_stopped(emulator), 150, 0.5)
             stop_after = time.monotonic() - t_drained
         except TimeoutError:
             stop_after = float("inf")
         print(f"instance stopped {stop_after:.1f} s after the queue drained (need <= 120)")
         ok = committed >= 2 and len(exact) >= 1 and accuracy >= 0.97 and stop_after <= 120
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log_file.close()
     print(f"total wall time {time.monotonic() - t0:.1f} s")
     print("ACCEPTED" if ok else "NOT ACCEPTED")
     return 0 if ok else 1

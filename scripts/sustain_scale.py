@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from accept_training import call, free_port, wait  # noqa: E402  (the embedded run's script helpers)
+from accept_training import call, instance_stopped, local_stack, wait  # noqa: E402  (the embedded run's script helpers)
 from load_ingest import percentile  # noqa: E402
 
 
@@ -62,23 +60,14 @@ def main() -> int:
     if args.records < 1 or args.rate <= 0 or args.chunk < 1:
         parser.error("--records, --rate and --chunk must be positive")
     t0 = time.monotonic()
-    api_port, emu_port = free_port(), free_port()
-    api, emulator = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{emu_port}"
-    log_path = args.log or f"/tmp/sustain_scale_{os.getpid()}.log"
-    cmd = [sys.executable, "-m", "autotraining_tools", "local", "--batch-size", str(args.batch_size), "--batch-window", "2",
-           "--idle-grace", str(args.idle_grace), "--schedule", str(args.schedule), "--port", str(api_port),
-           "--emulator-port", str(emu_port)]
-    print("run:", " ".join(cmd[2:]), f"(output in {log_path})", flush=True)
-    log_file = open(log_path, "w")  # noqa: SIM115 - lives as long as the subprocess
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, cwd=ROOT, env=env, start_new_session=True)
-    ok = True
-    try:
-        from autotraining.generator import generate
-        from autotraining.schema import load_schema
+    from autotraining.generator import generate
+    from autotraining.schema import load_schema
 
-        schema = load_schema()
-        wait("the embedded stack", lambda: "versions" in call(f"{api}/models", timeout=5), 180, 0.5)
+    schema = load_schema()
+    options = ["--batch-size", str(args.batch_size), "--batch-window", "2", "--idle-grace", str(args.idle_grace),
+               "--schedule", str(args.schedule)]
+    ok = True
+    with local_stack(options, args.log or f"/tmp/sustain_scale_{os.getpid()}.log", 180) as (api, emulator):
         print(f"stack up after {time.monotonic() - t0:.1f} s", flush=True)
         uploaded_at: list[tuple[int, float]] = []  # (records uploaded so far, wall time the chunk finished)
         start = time.time()
@@ -122,30 +111,13 @@ def main() -> int:
         exact = final == args.records
         print(f"records seen: {final:,} (must be exactly {args.records:,}): {'OK' if exact else 'WRONG'}")
         ok &= exact
-        os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                           "AWS_DEFAULT_REGION": "us-east-1"})
-        import boto3
-
-        ec2 = boto3.client("ec2", endpoint_url=emulator, region_name="us-east-1")
-
-        def stopped() -> bool:
-            states = [i["State"]["Name"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
-            return bool(states) and all(s == "stopped" for s in states)
-
         try:
-            after = wait("the instance to stop", stopped, args.idle_grace + 120, 0.5)
+            after = wait("the instance to stop", instance_stopped(emulator), args.idle_grace + 120, 0.5)
             print(f"instance stopped {after:.1f} s after the count was complete: OK")
         except TimeoutError:
             print("instance still running two minutes after the idle grace: WRONG")
             ok = False
         print(f"total {time.monotonic() - t0:.0f} s")
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log_file.close()
     return 0 if ok else 1
 
 
